@@ -1,0 +1,39 @@
+"""skclipens: adaptive ensembling of CLIP vision backbones for scikit-learn."""
+
+from ._baselines import (
+    BestSingleBackbone,
+    CalibratedAverage,
+    LogitAverage,
+    MajorityVote,
+    MixtureOfExperts,
+    ProbabilityAverage,
+    SuperLearner,
+)
+from ._diagnostics import (
+    backbone_accuracy,
+    gain_over_best_backbone,
+    oracle_accuracy,
+    pairwise_disagreement,
+)
+from ._ensemble import AdaptiveBackboneEnsemble
+from ._features import BackboneFeatures
+from ._simulate import make_backbone_zoo
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AdaptiveBackboneEnsemble",
+    "BackboneFeatures",
+    "BestSingleBackbone",
+    "CalibratedAverage",
+    "LogitAverage",
+    "MajorityVote",
+    "MixtureOfExperts",
+    "ProbabilityAverage",
+    "SuperLearner",
+    "backbone_accuracy",
+    "gain_over_best_backbone",
+    "make_backbone_zoo",
+    "oracle_accuracy",
+    "pairwise_disagreement",
+]
