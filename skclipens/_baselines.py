@@ -356,7 +356,7 @@ class MixtureOfExperts(GateEnsemble):
         self.random_state = random_state
 
     def _gate_settings(self):
-        return 0, "relu", "mixture"
+        return 0, None, "mixture"
 
     def gate_weights(self, X):
         """The gate's weights over backbones per image (rows sum to 1).

@@ -6,6 +6,7 @@ Everything here works on plain tensors; the estimators in ``_ensemble`` and
 """
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -28,6 +29,17 @@ COMBINATIONS = {
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
 
+def as_tensor(array):
+    """A torch view of a NumPy array, read-only ones included.
+
+    The ensembles only read their inputs, so a view of a read-only array
+    (BackboneFeatures' are) is safe; torch would warn about each one.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+        return torch.from_numpy(array)
+
+
 def initial_bias(combination, n_backbones):
     """The output bias that makes an untrained gate the plain average."""
     if combination == "multiply":
@@ -38,32 +50,58 @@ def initial_bias(combination, n_backbones):
     return 0.0  # a uniform softmax
 
 
-def build_gate(n_inputs, n_backbones, hidden_layer_size, activation, combination, generator):
-    """An MLP with one hidden layer (or a linear map when ``hidden_layer_size`` is 0).
+class Gate(nn.Module):
+    """``x -> out(activation(hidden(x * input_scale)))``, or ``out(x * input_scale)``
+    without a hidden layer.
+
+    ``input_scale`` is a fixed per-column factor, folded into the first
+    layer's weights rather than applied to ``x``, so that no scaled copy of
+    the input is made.
+    """
+
+    def __init__(self, input_scale, hidden_layer_size, n_backbones, activation):
+        super().__init__()
+        self.register_buffer("input_scale", input_scale)
+        n_inputs = len(input_scale)
+        # Made on the meta device, so that building a layer draws nothing from
+        # torch's global generator; build_gate gives the values.
+        self.hidden = None
+        if hidden_layer_size:
+            self.hidden = nn.Linear(n_inputs, hidden_layer_size, device="meta")
+            self.hidden.to_empty(device="cpu")
+            self.activation = ACTIVATIONS[activation]()
+        self.out = nn.Linear(hidden_layer_size or n_inputs, n_backbones, device="meta")
+        self.out.to_empty(device="cpu")
+
+    def forward(self, x):
+        first = self.out if self.hidden is None else self.hidden
+        x = F.linear(x, first.weight * self.input_scale, first.bias)
+        return x if self.hidden is None else self.out(self.activation(x))
+
+
+def build_gate(widths, n_backbones, hidden_layer_size, activation, combination, generator):
+    """A gate over the concatenation of unit-norm embeddings of the given widths.
+
+    Each backbone's block is scaled by ``sqrt(width)``, so that every input
+    coordinate has unit mean square, the scale at which the layers'
+    initialisation and Adam's learning rate are meant to work (a unit-norm
+    embedding's coordinates are ``1/sqrt(width)`` in size).
 
     The hidden layer is initialised as torch's ``nn.Linear`` does, from
     ``generator``; the output layer's weights are zero and its bias is
     :func:`initial_bias`, so the untrained gate outputs the same
     temperatures for every image: the plain average.
     """
-    # Layers are made on the meta device, so that building them draws nothing
-    # from torch's global generator, then given their values here.
-    layers = []
-    width = n_inputs
-    if hidden_layer_size:
-        hidden = nn.Linear(n_inputs, hidden_layer_size, device="meta").to_empty(device="cpu")
-        bound = 1.0 / math.sqrt(n_inputs)
-        with torch.no_grad():
-            nn.init.uniform_(hidden.weight, -bound, bound, generator=generator)
-            nn.init.uniform_(hidden.bias, -bound, bound, generator=generator)
-        layers += [hidden, ACTIVATIONS[activation]()]
-        width = hidden_layer_size
-    out = nn.Linear(width, n_backbones, device="meta").to_empty(device="cpu")
+    input_scale = torch.cat([torch.full((w,), math.sqrt(w), dtype=torch.float32) for w in widths])
+    gate = Gate(input_scale, hidden_layer_size, n_backbones, activation)
     with torch.no_grad():
-        out.weight.zero_()
-        out.bias.fill_(initial_bias(combination, n_backbones))
-    layers.append(out)
-    return nn.Sequential(*layers)
+        if gate.hidden is not None:
+            bound = 1.0 / math.sqrt(len(input_scale))
+            nn.init.uniform_(gate.hidden.weight, -bound, bound, generator=generator)
+            nn.init.uniform_(gate.hidden.bias, -bound, bound, generator=generator)
+        gate.out.weight.zero_()
+        gate.out.bias.fill_(initial_bias(combination, n_backbones))
+    return gate
 
 
 def temperatures(outputs, combination):
@@ -115,9 +153,7 @@ def train_gate(
 
     Returns the number of epochs run and the loss of each.
     """
-    inputs = torch.from_numpy(inputs)
-    logits = torch.from_numpy(logits)
-    y = torch.from_numpy(y)
+    inputs, logits, y = as_tensor(inputs), as_tensor(logits), as_tensor(y)
     n_samples = len(y)
     batch_size = min(batch_size, n_samples)
     optimizer = torch.optim.Adam(gate.parameters(), lr=learning_rate, weight_decay=weight_decay)

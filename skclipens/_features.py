@@ -31,9 +31,9 @@ class BackboneFeatures:
     Parameters
     ----------
     embeddings : dict of str to array-like of shape (n_samples, d_b)
-        Image embeddings per backbone, in the order of the dict. Each is
-        converted to float32. The ensembles L2-normalise each backbone's
-        embedding themselves, so raw embeddings are fine.
+        Image embeddings per backbone, in the order of the dict. They are
+        stored as float32 and L2-normalised, each row of each backbone (as
+        CLIP's similarities use them; a row of zeros stays zeros).
     logits : dict of str to array-like of shape (n_samples, n_classes), default=None
         Class logits per backbone (in CLIP's zero-shot setting, the logit
         scale times the cosine between image and class text embeddings),
@@ -48,7 +48,7 @@ class BackboneFeatures:
     backbones : list of str
         The backbone names, in column order.
     embeddings : dict of str to ndarray of shape (n_samples, d_b)
-        Read-only views of each backbone's columns.
+        Read-only views of each backbone's columns, L2-normalised.
     logits : dict of str to ndarray of shape (n_samples, n_classes) or None
         Read-only views of each backbone's logits.
     classes : ndarray of shape (n_classes,) or None
@@ -82,8 +82,8 @@ class BackboneFeatures:
         names, blocks = _check_embeddings(embeddings)
         n_samples = blocks[0].shape[0]
         self._names = names
-        self._data = _readonly(np.concatenate(blocks, axis=1))
         self._offsets = np.cumsum([0] + [b.shape[1] for b in blocks])
+        self._data = _readonly(l2_normalise_blocks(np.concatenate(blocks, axis=1), self._offsets))
         self._logits = None
         self._classes = None
         if logits is None:
@@ -175,6 +175,16 @@ class BackboneFeatures:
         heads = "no logits" if self._classes is None else f"{len(self._classes)} classes"
         layout = ", ".join(f"{name}: {w}" for name, w in self.widths.items())
         return f"BackboneFeatures({len(self)} samples; {layout}; {heads})"
+
+
+def l2_normalise_blocks(data, offsets):
+    """``data`` (float32) with each row of each block ``[offsets[i], offsets[i+1])``
+    L2-normalised in place; a row of zeros stays zeros. Returns ``data``."""
+    for start, stop in zip(offsets[:-1], offsets[1:]):
+        block = data[:, start:stop]
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
+        block /= np.maximum(norms, 1e-30).astype(np.float32)[:, None]
+    return data
 
 
 def _readonly(array):

@@ -39,7 +39,7 @@ def test_untrained_controller_is_the_logit_average(zoo, combination):
     X, _ = zoo
     inputs = np.random.default_rng(0).normal(size=(50, 256)).astype(np.float32)
     logits = torch.from_numpy(X._stacked_logits()[:50].copy())
-    gate = _controller.build_gate(256, 4, 128, "relu", combination, torch.Generator())
+    gate = _controller.build_gate([64] * 4, 4, 128, "relu", combination, torch.Generator())
     scores = _controller.combine(gate(torch.from_numpy(inputs)), logits, combination)
     torch.testing.assert_close(scores, logits.mean(dim=1), rtol=1e-5, atol=1e-4)
 
@@ -47,7 +47,7 @@ def test_untrained_controller_is_the_logit_average(zoo, combination):
 def test_untrained_mixture_is_the_probability_average(zoo):
     X, _ = zoo
     logits = torch.from_numpy(X._stacked_logits()[:50].copy())
-    gate = _controller.build_gate(256, 4, 0, "relu", "mixture", torch.Generator())
+    gate = _controller.build_gate([64] * 4, 4, 0, "relu", "mixture", torch.Generator())
     scores = _controller.combine(gate(torch.randn(50, 256)), logits, "mixture")
     expected = torch.softmax(logits, dim=2).mean(dim=1)
     torch.testing.assert_close(torch.exp(scores), expected, rtol=1e-5, atol=1e-6)
@@ -61,15 +61,16 @@ def test_a_barely_trained_controller_predicts_as_the_logit_average(zoo):
     np.testing.assert_allclose(nlc.temperatures(X), 0.25, atol=1e-5)
 
 
-def test_controller_beats_best_single_and_logit_average_and_stays_below_oracle(zoo):
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_controller_beats_best_single_and_logit_average_and_stays_below_oracle(zoo, seed):
     X, y = zoo
-    train, test = few_shot(y, 10, pool=1000), np.arange(1000, 3000)
+    train, test = few_shot(y, 10, seed=seed, pool=1000), np.arange(1000, 3000)
     X_test, y_test = X[test], y[test]
-    nlc = AdaptiveBackboneEnsemble(random_state=0).fit(X[train], y[train])
+    nlc = AdaptiveBackboneEnsemble(random_state=seed).fit(X[train], y[train])
     accuracy = nlc.score(X_test, y_test)
     best_single = max(backbone_accuracy(X_test, y_test).values())
     average = LogitAverage().fit(X[train], y[train]).score(X_test, y_test)
-    # Measured: about 0.70 against 0.46 (best single) and 0.52 (logit average).
+    # Measured over four draws: 0.67 to 0.70, against 0.46 (best single) and 0.52 (average).
     assert accuracy > best_single + 0.15
     assert accuracy > average + 0.1
     assert accuracy <= oracle_accuracy(X_test, y_test)

@@ -33,17 +33,25 @@ def assert_same_rows(sub, full, rows):
 
 def test_behaves_as_the_concatenated_float32_array(parts, features):
     embeddings, logits, classes = parts
-    expected = np.hstack([embeddings["RN50"], embeddings["ViT-B-32"]]).astype(np.float32)
+    unit = {k: v / np.linalg.norm(v, axis=1, keepdims=True) for k, v in embeddings.items()}
+    expected = np.hstack([unit["RN50"], unit["ViT-B-32"]]).astype(np.float32)
     assert features.shape == (6, 7)
     assert len(features) == 6
     assert features.ndim == 2
     assert features.dtype == np.float32
-    np.testing.assert_array_equal(np.asarray(features), expected)
+    np.testing.assert_allclose(np.asarray(features), expected, rtol=1e-6)
     assert np.asarray(features, dtype=np.float64).dtype == np.float64
     assert features.widths == {"RN50": 4, "ViT-B-32": 3}
     assert features.backbones == ["RN50", "ViT-B-32"]
     np.testing.assert_array_equal(features.logits["ViT-B-32"], logits["ViT-B-32"].astype("f4"))
     assert features.classes.tolist() == classes
+
+
+def test_embeddings_are_l2_normalised_per_backbone_and_zero_rows_stay_zero():
+    emb = np.array([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32)
+    X = BackboneFeatures({"a": emb, "b": 2 * emb[:, :2]})
+    np.testing.assert_allclose(X.embeddings["a"], [[0.6, 0.8, 0.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(X.embeddings["b"], [[0.6, 0.8], [0.0, 0.0]])
 
 
 def test_is_a_copy_that_cannot_be_changed(parts, features):
