@@ -17,7 +17,7 @@ run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m skclipens
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check skclipens tests benchmarks
+	$(VENV)/bin/ruff check skclipens tests benchmarks conftest.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m pytest
 
 bench: $(STAMP)

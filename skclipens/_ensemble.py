@@ -86,9 +86,9 @@ class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
             y = column_or_1d(y, warn=True)
             check_consistent_length(X, y)
         else:
-            data, y = validate_data(self, X, y, dtype=np.float32)
+            data, y = validate_data(self, X, y, dtype=np.float32, copy=True)
             offsets = self._layout_from_widths(data.shape[1])
-            data = l2_normalise_blocks(data.copy(), offsets)
+            l2_normalise_blocks(data, offsets)
             self.backbones_ = [f"block{i}" for i in range(len(offsets) - 1)]
             self._heads = "array"
             stacked = None
@@ -104,14 +104,12 @@ class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
                 f"{self.classes_.tolist()}."
             )
         self._offsets = offsets
-        inputs = data
         if stacked is None:
-            self.prototypes_ = self._fit_prototypes(inputs, y_encoded)
-            logits = self._loo_prototype_logits(inputs, y_encoded)
+            logits = self._fit_prototypes(data, y_encoded)
         else:
             self.prototypes_ = None
             logits = self._aligned_logits(stacked, X.classes, fitting=True)
-        return inputs, logits, y_encoded.astype(np.int64)
+        return data, logits, y_encoded.astype(np.int64)
 
     def _layout_from_widths(self, n_features):
         if self.backbone_widths is None:
@@ -129,33 +127,27 @@ class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
         return np.concatenate([[0], np.cumsum(widths)])
 
     def _fit_prototypes(self, inputs, y):
-        n_classes = len(self.classes_)
-        prototypes = []
-        for start, stop in zip(self._offsets[:-1], self._offsets[1:]):
-            sums = np.zeros((n_classes, stop - start), dtype=np.float64)
-            np.add.at(sums, y, inputs[:, start:stop])
-            norms = np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-            prototypes.append((sums / norms).astype(np.float32))
-        return prototypes
+        """Fit ``prototypes_``; return the training rows' prototype logits.
 
-    def _loo_prototype_logits(self, inputs, y):
-        """Prototype logits of the training rows, each row left out of its own class."""
+        Each training row is left out of its own class's prototype, so its
+        logits are those of an image the head has not seen (the own-class
+        logit is 0 for a class's only image)."""
         n_classes = len(self.classes_)
-        rows = np.arange(len(y))
-        counts = np.bincount(y, minlength=n_classes)
-        logits = self._prototype_logits(inputs)
-        for b, (start, stop) in enumerate(zip(self._offsets[:-1], self._offsets[1:])):
+        one_hot = np.eye(n_classes)[y]
+        alone = one_hot.sum(axis=0)[y] == 1
+        self.prototypes_, own_class_cosines = [], []
+        for start, stop in zip(self._offsets[:-1], self._offsets[1:]):
             x = inputs[:, start:stop].astype(np.float64)
-            sums = np.zeros((n_classes, stop - start))
-            np.add.at(sums, y, x)
-            own = np.einsum("ij,ij->i", x, sums[y])
-            sq_norm = (x * x).sum(axis=1)
-            rest = np.maximum((sums[y] ** 2).sum(axis=1) - 2 * own + sq_norm, 0.0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cosine = np.where(
-                    (counts[y] > 1) & (rest > 1e-12), (own - sq_norm) / np.sqrt(rest), 0.0
-                )
-            logits[rows, b, y] = PROTOTYPE_SCALE * cosine
+            sums = one_hot.T @ x
+            norms = np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+            self.prototypes_.append((sums / norms).astype(np.float32))
+            rest = sums[y] - x  # the row's own class without the row
+            cosine = np.einsum("ij,ij->i", x, rest) / np.maximum(
+                np.linalg.norm(rest, axis=1), 1e-12
+            )
+            own_class_cosines.append(np.where(alone, 0.0, cosine))
+        logits = self._prototype_logits(inputs)
+        logits[np.arange(len(y)), :, y] = PROTOTYPE_SCALE * np.stack(own_class_cosines, axis=1)
         return logits
 
     def _prototype_logits(self, inputs):
@@ -211,8 +203,8 @@ class BaseBackboneEnsemble(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} was fitted on BackboneFeatures; a plain array has "
                 "no backbone layout: predict on BackboneFeatures of the same backbones."
             )
-        data = validate_data(self, X, dtype=np.float32, reset=False)
-        return l2_normalise_blocks(data.copy(), self._offsets), None, self._offsets
+        data = validate_data(self, X, dtype=np.float32, reset=False, copy=True)
+        return l2_normalise_blocks(data, self._offsets), None, self._offsets
 
     def _logit_columns(self, feature_classes, fitting=False):
         position = {c: i for i, c in enumerate(feature_classes.tolist())}

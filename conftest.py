@@ -1,3 +1,5 @@
+"""Test set-up for the whole repository (tests/ and the doctests in skclipens/)."""
+
 import os
 
 # No hub downloads in tests: a missing weight must fail at once, not after retries.
