@@ -9,6 +9,7 @@ from ._baselines import (
     ProbabilityAverage,
     SuperLearner,
 )
+from ._clip_features import CLIPFeatures
 from ._diagnostics import (
     backbone_accuracy,
     gain_over_best_backbone,
@@ -25,6 +26,7 @@ __all__ = [
     "AdaptiveBackboneEnsemble",
     "BackboneFeatures",
     "BestSingleBackbone",
+    "CLIPFeatures",
     "CalibratedAverage",
     "LogitAverage",
     "MajorityVote",
