@@ -22,3 +22,4 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python benchmarks/bench_controller.py
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python benchmarks/bench_clip_features.py

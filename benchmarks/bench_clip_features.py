@@ -39,14 +39,11 @@ def write_images(folder, n, size=256, seed=0):
     return paths
 
 
-def plain_loop(model_name, checkpoint, paths, batch_size):
-    """What a user would write with open_clip alone."""
-    import open_clip
+def plain_loop(model, preprocess, paths, batch_size):
+    """What a user would write with open_clip alone (the model already loaded)."""
     import torch
     from PIL import Image
 
-    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=checkpoint)
-    model.eval()
     out = []
     with torch.inference_mode():
         for start in range(0, len(paths), batch_size):
@@ -63,15 +60,23 @@ def timed(fn, *args):
 
 
 def speed(model_name, paths, batch_size, cache):
+    import open_clip
+
     from skclipens import CLIPFeatures
 
     checkpoint = _random_checkpoint(model_name)
     spec = f"{model_name}:{checkpoint}"
-    plain_loop(model_name, checkpoint, paths[:batch_size], batch_size)  # warm-up
-    plain_s, reference = timed(plain_loop, model_name, checkpoint, paths, batch_size)
     feats = CLIPFeatures([spec], batch_size=batch_size).fit()
     feats.transform(paths[:batch_size])  # warm-up, loads the model
-    ours_s, X = timed(feats.transform, paths)
+    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=checkpoint)
+    model.eval()
+    plain_loop(model, preprocess, paths[:batch_size], batch_size)  # warm-up
+    plain_s, ours_s = np.inf, np.inf
+    for _ in range(2):  # alternating, best of two: the machine's noise hits both alike
+        t, reference = timed(plain_loop, model, preprocess, paths, batch_size)
+        plain_s = min(plain_s, t)
+        t, X = timed(feats.transform, paths)
+        ours_s = min(ours_s, t)
     assert np.allclose(X.embeddings[spec], reference, atol=1e-4)
     stored = CLIPFeatures([spec], batch_size=batch_size, cache=cache).fit()
     first_s, _ = timed(stored.transform, paths)
@@ -96,9 +101,19 @@ def _random_checkpoint(model_name):
     return _CHECKPOINTS[model_name]
 
 
+#: A small ViT for the memory rows, so that 10,000 images take seconds, not an hour, on a
+#: CPU; what is measured is whether memory grows with the number of images.
+SMALL_VIT = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 128, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
+}
+
 MEMORY_CHILD = """
 import json, resource, sys, warnings
 warnings.filterwarnings("ignore")
+import open_clip
+open_clip.add_model_config(sys.argv[4])
 from skclipens import CLIPFeatures
 paths = json.load(open(sys.argv[1]))
 X = CLIPFeatures([sys.argv[2]], batch_size=int(sys.argv[3])).fit().transform(paths)
@@ -110,8 +125,12 @@ def peak_memory_mib(model_name, paths, batch_size, folder):
     listing = os.path.join(folder, f"paths-{len(paths)}.json")
     with open(listing, "w") as f:
         json.dump(paths, f)
+    configs = os.path.join(folder, "configs")
+    os.makedirs(configs, exist_ok=True)
+    with open(os.path.join(configs, "bench-small-vit.json"), "w") as f:
+        json.dump(SMALL_VIT, f)
     result = subprocess.run(
-        [sys.executable, "-c", MEMORY_CHILD, listing, model_name, str(batch_size)],
+        [sys.executable, "-c", MEMORY_CHILD, listing, model_name, str(batch_size), configs],
         capture_output=True,
         text=True,
         check=True,
@@ -125,7 +144,7 @@ def main():
     parser.add_argument("--models", default="RN50,ViT-B-32")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--memory", default="1000,10000", help="image counts for peak memory")
-    parser.add_argument("--memory-model", default="RN50")
+    parser.add_argument("--memory-model", default="bench-small-vit", help="or RN50, ...")
     args = parser.parse_args()
 
     import torch

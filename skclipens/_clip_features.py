@@ -137,6 +137,8 @@ class CLIPFeatures(TransformerMixin, BaseEstimator):
             store = self._store()
             for name, backbone in self.backbones_:
                 self.heads_[name], self.logit_scales_[name] = self._head(backbone, prompts, store)
+            if store is not None:
+                store.close()
         return self
 
     def transform(self, X):
@@ -169,10 +171,6 @@ class CLIPFeatures(TransformerMixin, BaseEstimator):
 
     # -- helpers --------------------------------------------------------------
     def _parse_backbones(self):
-        if isinstance(self.backbones, str):
-            raise ValueError(
-                "backbones is a list of backbones: write [" + repr(self.backbones) + "]."
-            )
         if len(self.backbones) == 0:
             raise ValueError("backbones is empty: name at least one, e.g. ['ViT-B-32:openai'].")
         parsed = []
@@ -241,6 +239,8 @@ class CLIPFeatures(TransformerMixin, BaseEstimator):
                 if key is not None:
                     store.put(key, [keys[i] for i in rows], vectors)
 
+        if store is not None:
+            store.close()
         embeddings = {}
         for name, _, _, found_rows, found in plans:
             parts = encoded[name] + ([(found_rows, found)] if len(found_rows) else [])

@@ -277,3 +277,52 @@ def test_bad_labels_and_templates(specs, image_files):
         CLIPFeatures(specs, classnames={"blue": "sky"}).fit(paths, labels)
     with pytest.raises(ValueError, match=r"no prompts for classes \['red'\]"):
         CLIPFeatures(specs, templates={"blue": ["sky"]}).fit(paths, labels)
+
+
+def test_in_memory_images_match_their_files(specs, image_files):
+    paths, _ = image_files
+    feats = CLIPFeatures(specs).fit()
+    from_files = feats.transform(paths[1:3])  # PNG files: lossless
+    pictures = [Image.open(p) for p in paths[1:3]]
+    arrays = [np.asarray(im.convert("RGB")) for im in pictures]
+    encoded = [open(p, "rb").read() for p in paths[1:3]]
+    for images in [pictures, arrays, encoded, np.stack(arrays)]:
+        np.testing.assert_allclose(
+            np.asarray(feats.transform(images)), np.asarray(from_files), atol=1e-6
+        )
+
+
+def test_text_heads_are_stored_too(specs, image_files, tmp_path, monkeypatch):
+    paths, labels = image_files
+    calls = []
+    original = _clip_features.text_head
+    monkeypatch.setattr(
+        _clip_features, "text_head", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    first = CLIPFeatures(specs, templates="simple", cache=tmp_path).fit(paths, labels)
+    assert len(calls) == 2
+    second = CLIPFeatures(specs, templates="simple", cache=tmp_path).fit(paths, labels)
+    assert len(calls) == 2
+    for spec in specs:
+        np.testing.assert_array_equal(first.heads_[spec], second.heads_[spec])
+    CLIPFeatures(specs, templates=["a {} thing."], cache=tmp_path).fit(paths, labels)
+    assert len(calls) == 4  # other prompts, other heads
+
+
+def test_verbose_shows_a_progress_bar_that_is_not_kept(specs, image_files, capsys):
+    paths, _ = image_files
+    feats = CLIPFeatures(specs, verbose=True, batch_size=4).fit()
+    feats.transform(paths)
+    assert "12/12" in capsys.readouterr().err
+    assert not any("tqdm" in type(v).__name__ for v in vars(feats).values())
+    pickle.dumps(feats)
+    CLIPFeatures(specs).fit().transform(paths[:2])
+    assert capsys.readouterr().err == ""
+
+
+def test_hub_weights_offline_fail_fast(image_files):
+    paths, _ = image_files
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"'hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K'"):
+        CLIPFeatures(["hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K"]).fit().transform(paths)
+    assert time.perf_counter() - start < 5

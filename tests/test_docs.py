@@ -1,4 +1,8 @@
-"""The README and the user guide are executed: their examples cannot rot."""
+"""The README and the user guide are executed: their examples cannot rot.
+
+Blocks fenced ```python run; blocks fenced ```py are shown only, because they
+need real CLIP weights, which the tests never download.
+"""
 
 import re
 from pathlib import Path
