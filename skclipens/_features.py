@@ -76,8 +76,6 @@ class BackboneFeatures:
     dtype('float32')
     """
 
-    __array_priority__ = 10
-
     def __init__(self, embeddings, logits=None, classes=None):
         names, blocks = _check_embeddings(embeddings)
         n_samples = blocks[0].shape[0]
