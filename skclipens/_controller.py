@@ -12,19 +12,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-#: How the gate's B outputs ``o`` turn the per-backbone logits ``z_b`` into
-#: class scores. The first three are the Neural Logit Controller's;
-#: ``"mixture"`` is the mixture of experts baseline.
-COMBINATIONS = {
-    # z = sum_b o_b z_b
-    "multiply": "temperatures multiply the logits: z = sum_b t_b(x) z_b(x)",
-    # z = sum_b z_b / softplus(o_b)
-    "divide": "positive temperatures divide the logits: z = sum_b z_b(x) / t_b(x)",
-    # z = sum_b softmax(o)_b z_b
-    "softmax": "weights from a softmax over backbones: z = sum_b w_b(x) z_b(x)",
-    # p = sum_b softmax(o)_b softmax(z_b)
-    "mixture": "a gate mixes probabilities: p = sum_b g_b(x) softmax(z_b(x))",
-}
+# How the gate's B outputs o turn the per-backbone logits z_b into class scores.
+# The Neural Logit Controller's three:
+#   "multiply": z = sum_b o_b z_b
+#   "divide":   z = sum_b z_b / softplus(o_b)   (positive temperatures that divide)
+#   "softmax":  z = sum_b softmax(o)_b z_b      (convex weights over backbones)
+# and the mixture of experts baseline's:
+#   "mixture":  p = sum_b softmax(o)_b softmax(z_b)
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
@@ -105,7 +99,7 @@ def build_gate(widths, n_backbones, hidden_layer_size, activation, combination, 
 
 
 def temperatures(outputs, combination):
-    """The per-backbone numbers as the combination uses them (see COMBINATIONS)."""
+    """The per-backbone numbers as the combination uses them (see the top of this module)."""
     if combination == "multiply":
         return outputs
     if combination == "divide":
