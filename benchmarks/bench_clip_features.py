@@ -109,15 +109,18 @@ SMALL_VIT = {
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
 }
 
+# The peak resident memory of this process since it started: VmHWM, which execve resets
+# (ru_maxrss would carry over the forking parent's, models and all).
 MEMORY_CHILD = """
-import json, resource, sys, warnings
+import json, sys, warnings
 warnings.filterwarnings("ignore")
 import open_clip
 open_clip.add_model_config(sys.argv[4])
 from skclipens import CLIPFeatures
 paths = json.load(open(sys.argv[1]))
 X = CLIPFeatures([sys.argv[2]], batch_size=int(sys.argv[3])).fit().transform(paths)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+print(int(status.split()[0]) / 1024)
 """
 
 
@@ -157,9 +160,11 @@ def main():
         f"{'model':<10}{'images':>7}{'plain img/s':>13}{'ours img/s':>12}{'ratio':>7}"
         f"{'store 1st s':>13}{'store 2nd s':>13}{'speed-up':>10}"
     )
-    print(header)
-    print("-" * len(header))
-    for model_name in args.models.split(","):
+    models = [m for m in args.models.split(",") if m]
+    if models:
+        print(header)
+        print("-" * len(header))
+    for model_name in models:
         cache = os.path.join(folder, "store")
         plain_s, ours_s, first_s, second_s = speed(
             model_name, paths[: args.images], args.batch_size, cache
@@ -171,7 +176,7 @@ def main():
         )
     if counts:
         print(
-            f"\npeak memory (max RSS of a fresh process), {args.memory_model}, "
+            f"\npeak memory (VmHWM of a fresh process), {args.memory_model}, "
             f"batch {args.batch_size}"
         )
         for n in counts:
