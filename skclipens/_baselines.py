@@ -24,6 +24,16 @@ __all__ = [
 ]
 
 
+class _StaticBaseline(BaseBackboneEnsemble):
+    """A baseline whose only parameter is the layout of plain arrays."""
+
+    def __init__(self, *, backbone_widths=None):
+        self.backbone_widths = backbone_widths
+
+    def _fit(self, inputs, logits, y):
+        """Nothing to learn by default."""
+
+
 def _log_mean_proba(logits, weights=None):
     """log(sum_b w_b softmax(z_b)) for logits (n, B, C); uniform weights by default."""
     log_p = log_softmax(logits.astype(np.float64), axis=2)
@@ -34,7 +44,7 @@ def _log_mean_proba(logits, weights=None):
     return logsumexp(log_p + log_w[None, :, None], axis=1)
 
 
-class BestSingleBackbone(BaseBackboneEnsemble):
+class BestSingleBackbone(_StaticBaseline):
     """The one backbone with the highest accuracy on the training labels.
 
     Ties go to the backbone with the lower training log-loss.
@@ -68,9 +78,6 @@ class BestSingleBackbone(BaseBackboneEnsemble):
     'backbone1'
     """
 
-    def __init__(self, *, backbone_widths=None):
-        self.backbone_widths = backbone_widths
-
     def _fit(self, inputs, logits, y):
         rows = np.arange(len(y))
         self.training_accuracies_ = (logits.argmax(axis=2) == y[:, None]).mean(axis=0)
@@ -83,7 +90,7 @@ class BestSingleBackbone(BaseBackboneEnsemble):
         return logits[:, self.best_index_]
 
 
-class LogitAverage(BaseBackboneEnsemble):
+class LogitAverage(_StaticBaseline):
     """The mean of the backbones' logits (what an untrained controller computes).
 
     Parameters
@@ -104,17 +111,11 @@ class LogitAverage(BaseBackboneEnsemble):
         The class-prototype heads, when the input had no logits.
     """
 
-    def __init__(self, *, backbone_widths=None):
-        self.backbone_widths = backbone_widths
-
-    def _fit(self, inputs, logits, y):
-        pass
-
     def _decision(self, inputs, logits):
         return logits.mean(axis=1)
 
 
-class ProbabilityAverage(BaseBackboneEnsemble):
+class ProbabilityAverage(_StaticBaseline):
     """The mean of the backbones' softmax probabilities.
 
     Parameters
@@ -135,17 +136,11 @@ class ProbabilityAverage(BaseBackboneEnsemble):
         The class-prototype heads, when the input had no logits.
     """
 
-    def __init__(self, *, backbone_widths=None):
-        self.backbone_widths = backbone_widths
-
-    def _fit(self, inputs, logits, y):
-        pass
-
     def _decision(self, inputs, logits):
         return _log_mean_proba(logits)
 
 
-class MajorityVote(BaseBackboneEnsemble):
+class MajorityVote(_StaticBaseline):
     """Each backbone votes for its top class; the most votes win.
 
     Ties are broken by the mean probability, which is also folded into
@@ -169,12 +164,6 @@ class MajorityVote(BaseBackboneEnsemble):
         The class-prototype heads, when the input had no logits.
     """
 
-    def __init__(self, *, backbone_widths=None):
-        self.backbone_widths = backbone_widths
-
-    def _fit(self, inputs, logits, y):
-        pass
-
     def _decision(self, inputs, logits):
         n, n_backbones, n_classes = logits.shape
         votes = np.zeros((n, n_classes))
@@ -183,7 +172,7 @@ class MajorityVote(BaseBackboneEnsemble):
         return np.log(np.maximum(share, np.finfo(np.float64).tiny))
 
 
-class CalibratedAverage(BaseBackboneEnsemble):
+class CalibratedAverage(_StaticBaseline):
     """The mean of the backbones' probabilities after temperature scaling.
 
     Each backbone gets one temperature ``T_b``, fit on the training labels to
@@ -209,9 +198,6 @@ class CalibratedAverage(BaseBackboneEnsemble):
     temperatures_ : ndarray of shape (n_backbones,)
         The fitted temperature of each backbone.
     """
-
-    def __init__(self, *, backbone_widths=None):
-        self.backbone_widths = backbone_widths
 
     def _fit(self, inputs, logits, y):
         rows = np.arange(len(y))
