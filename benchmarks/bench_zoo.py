@@ -20,24 +20,6 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def mixed_conditions(features, seed=0):
-    """One BackboneFeatures whose row i comes from a randomly drawn condition."""
-    from skclipens import BackboneFeatures
-
-    names = list(features)
-    first, labels = features[names[0]]
-    pick = np.random.default_rng(seed).integers(len(names), size=len(labels))
-    rows = np.arange(len(labels))
-
-    def gather(part):
-        return {
-            b: np.stack([getattr(features[names[c]][0], part)[b][i] for i, c in zip(rows, pick)])
-            for b in first.backbones
-        }
-
-    return BackboneFeatures(gather("embeddings"), gather("logits"), first.classes), labels
-
-
 def few_shot_table(X, y, shots_list, draws):
     from skclipens import (
         AdaptiveBackboneEnsemble,
@@ -92,7 +74,7 @@ def main():
         _train.train_zoo(folder, size="full")
     features = _train.zoo_features(folder)
     print(_train.format_report(_train.evaluate_zoo(folder, features=features)))
-    X, y = mixed_conditions(features)
+    X, y = _train.mixed_conditions(features)
     print(f"\nmixed set: {len(y)} held-out digits, each under one of {len(features)} conditions")
     few_shot_table(X, y, [int(s) for s in args.shots.split(",")], args.draws)
 

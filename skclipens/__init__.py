@@ -19,6 +19,7 @@ from ._diagnostics import (
 from ._ensemble import AdaptiveBackboneEnsemble
 from ._features import BackboneFeatures
 from ._simulate import make_backbone_zoo
+from .zoo import list_zoo
 
 __version__ = "0.1.0.dev0"
 
@@ -35,6 +36,7 @@ __all__ = [
     "SuperLearner",
     "backbone_accuracy",
     "gain_over_best_backbone",
+    "list_zoo",
     "make_backbone_zoo",
     "oracle_accuracy",
     "pairwise_disagreement",

@@ -7,6 +7,8 @@ A backbone is a string:
 - ``"MODEL:/path/to/checkpoint.pt"``: an architecture and a local weights file;
 - ``"local-dir:/path/to/folder"``: a folder with ``open_clip_config.json`` and weights;
 - ``"hf-hub:org/repo"``: a Hugging Face Hub repository (downloaded by open_clip);
+- ``"skclipens-zoo/NAME"``: a backbone of the project's own small zoo (``list_zoo()``),
+  whose weights ship in the package;
 - ``"MODEL"`` alone: the architecture with random weights (for tests; warns).
 
 Loaded models live in a process-wide cache keyed by (model, weights, device,
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from . import zoo
 
 _SCHEMAS = ("hf-hub:", "local-dir:")
 
@@ -69,6 +73,8 @@ def parse_backbone(spec):
         raise ValueError(
             f"a backbone is a non-empty string such as 'ViT-B-32:openai', got {spec!r}."
         )
+    if spec.startswith(zoo.PREFIX):
+        return Backbone(spec, f"local-dir:{zoo.zoo_folder(spec)}", None)
     if spec.startswith("local-dir:"):
         folder = Path(spec[len("local-dir:") :])
         if not (folder / "open_clip_config.json").is_file():

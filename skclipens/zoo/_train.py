@@ -550,6 +550,24 @@ def zoo_features(folder, condition_list=None, n_images=None):
     }
 
 
+def mixed_conditions(features, seed=0):
+    """One BackboneFeatures whose row i comes from a randomly drawn condition."""
+    from skclipens import BackboneFeatures
+
+    names = list(features)
+    first, labels = features[names[0]]
+    pick = np.random.default_rng(seed).integers(len(names), size=len(labels))
+    rows = np.arange(len(labels))
+
+    def gather(part):
+        return {
+            b: np.stack([getattr(features[names[c]][0], part)[b][i] for i, c in zip(rows, pick)])
+            for b in first.backbones
+        }
+
+    return BackboneFeatures(gather("embeddings"), gather("logits"), first.classes), labels
+
+
 def evaluate_zoo(folder, n_images=None, features=None):
     """Held-out zero-shot accuracy per backbone and condition, the oracle, the logit average.
 
