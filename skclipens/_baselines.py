@@ -259,15 +259,16 @@ class SuperLearner(BaseBackboneEnsemble):
     def _fit(self, inputs, logits, y):
         rows = np.arange(len(y))
         log_p = log_softmax(logits.astype(np.float64), axis=2)[rows, :, y]  # (n, B)
-        n_backbones = log_p.shape[1]
+        # Each row's scale cancels in the responsibilities, so work with
+        # p / max_b p: no row underflows, and an iteration is one mat-vec.
+        p = np.exp(log_p - log_p.max(axis=1, keepdims=True))
+        n_backbones = p.shape[1]
         weights = np.full(n_backbones, 1.0 / n_backbones)
         n_iter = 0
         while n_iter < self.max_iter:
             n_iter += 1
-            with np.errstate(divide="ignore"):
-                joint = log_p + np.log(weights)
-            responsibility = np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
-            new = responsibility.mean(axis=0)
+            mixture = np.maximum(p @ weights, np.finfo(np.float64).tiny)
+            new = weights * (p / mixture[:, None]).mean(axis=0)
             converged = np.abs(new - weights).max() <= self.tol
             weights = new
             if converged:
