@@ -17,6 +17,7 @@ precision), so clones of a transformer in a grid search do not reload them.
 
 import difflib
 import hashlib
+import logging
 import os
 import threading
 import warnings
@@ -169,20 +170,48 @@ def _load(backbone, device, precision):
             UserWarning,
             stacklevel=4,
         )
+    held = _HoldErrorLogs()
+    logging.getLogger().addFilter(held)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             backbone.model_name, pretrained=backbone.pretrained, device=device, precision=precision
         )
         tokenizer = open_clip.get_tokenizer(backbone.model_name)
     except (RuntimeError, OSError, ValueError) as exc:
+        # open_clip logged why before raising; the error below says it once.
         raise ValueError(
             f"backbone {backbone.spec!r}: its weights could not be loaded ({_first_line(exc)}). "
             "Without network (or with HF_HUB_OFFLINE=1) weights must be local: download them "
             "where there is network, then pass the file as 'MODEL:/path/to/weights.pt' or a "
             "folder with open_clip_config.json as 'local-dir:/path/to/folder'."
         ) from exc
+    finally:
+        logging.getLogger().removeFilter(held)
+    held.release()
     model.eval()
     return LoadedBackbone(model, preprocess, tokenizer, torch.device(device))
+
+
+class _HoldErrorLogs(logging.Filter):
+    """Holds back the error records open_clip logs (to the root logger) while a load runs.
+
+    A failed load re-raises their content in one error; after a load that
+    succeeds, ``release`` hands them on to the root logger's handlers.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def filter(self, record):
+        if record.levelno >= logging.ERROR and "open_clip" in record.pathname:
+            self.records.append(record)
+            return False
+        return True
+
+    def release(self):
+        for record in self.records:
+            logging.getLogger().handle(record)
 
 
 def _first_line(exc):
