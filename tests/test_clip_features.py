@@ -69,7 +69,7 @@ def test_logits_are_the_scale_times_the_cosines(specs, image_files):
     feats = CLIPFeatures(specs, templates=["a photo of {}."]).fit(paths, labels)
     for spec in specs:
         expected = feats.logit_scales_[spec] * X.embeddings[spec] @ feats.heads_[spec].T
-        np.testing.assert_allclose(X.logits[spec], expected, rtol=1e-5)
+        np.testing.assert_allclose(X.logits[spec], expected, rtol=1e-4)  # float32 sums
 
 
 def test_checkpoint_by_path_and_by_local_dir_agree(tiny_checkpoints, image_files):
