@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m skclipens
+	HF_HUB_OFFLINE=1 $(VENV)/bin/skclipens evaluate --perturb
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check skclipens tests benchmarks conftest.py

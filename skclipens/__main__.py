@@ -1,5 +1,7 @@
+"""``python -m skclipens``: the ``skclipens`` command."""
+
 import sys
 
-from ._demo import main
+from ._cli import main
 
 sys.exit(main())
