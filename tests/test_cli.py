@@ -228,29 +228,24 @@ def test_evaluate_perturb(digit_folder, tmp_path):
         assert img.format == "PNG"
 
 
-def test_separate_test_folder_and_classnames_file(digit_folder, tmp_path, capsys):
+def results_of(out, *args):
+    """Run ``main(["evaluate", *args, "--shots", "1", "--seeds", "1", "--out", out])``;
+    return what it wrote to results.json."""
+    argv = ["evaluate", *args, "--shots", "1", "--seeds", "1", "--out", out]
+    assert main([str(a) for a in argv]) == 0
+    return json.loads((out / "results.json").read_text())
+
+
+def test_separate_test_folder_and_classnames_file(digit_folder, tmp_path):
     test_folder = write_digit_folder(
         tmp_path / "test", per_class=3, classes={"zero": 0, "seven": 7}, start=PER_CLASS
     )
     names = tmp_path / "names.txt"
     names.write_text("zero the digit 0\none digit one\nseven seven\nunused whatever\n")
-    args = [
-        "evaluate",
-        "--data",
-        digit_folder,
-        "--test",
-        test_folder,
-        "--classnames",
-        names,
-        "--shots",
-        "2",
-        "--seeds",
-        "1",
-        "--out",
-        tmp_path / "out",
-    ]
-    assert main([str(a) for a in args]) == 0
-    data = json.loads((tmp_path / "out" / "results.json").read_text())["dataset"]
+    result = results_of(
+        tmp_path / "out", "--data", digit_folder, "--test", test_folder, "--classnames", names
+    )
+    data = result["dataset"]
     assert data["classes"] == ["digit one", "seven", "the digit 0"]  # label order: folders
     assert data["pool_images"] == PER_CLASS * len(CLASSES) and data["test_images"] == 6
     assert data["split"] is None
@@ -259,22 +254,8 @@ def test_separate_test_folder_and_classnames_file(digit_folder, tmp_path, capsys
 def test_classnames_json(digit_folder, tmp_path):
     names = tmp_path / "names.json"
     names.write_text(json.dumps({"zero": "nought", "one": "one", "seven": "seven"}))
-    args = [
-        "evaluate",
-        "--data",
-        digit_folder,
-        "--classnames",
-        names,
-        "--shots",
-        "1",
-        "--seeds",
-        "1",
-        "--out",
-        tmp_path / "out",
-    ]
-    assert main([str(a) for a in args]) == 0
-    data = json.loads((tmp_path / "out" / "results.json").read_text())["dataset"]
-    assert data["classes"] == ["one", "seven", "nought"]
+    result = results_of(tmp_path / "out", "--data", digit_folder, "--classnames", names)
+    assert result["dataset"]["classes"] == ["one", "seven", "nought"]
 
 
 def test_missing_matplotlib_skips_plots(digit_folder, tmp_path, monkeypatch, capsys):
