@@ -115,9 +115,32 @@ def parse_backbone(spec):
 
 
 def resolve_device(device):
-    """``None`` means the best there is: cuda, then mps, then cpu."""
+    """``None`` means the best there is: cuda, then mps, then cpu.
+
+    A device that does not parse, or that this machine lacks, is a ValueError
+    that says so (not open_clip's failure when it first moves weights there).
+    """
     if device is not None:
-        return torch.device(device)
+        try:
+            device = torch.device(device)
+        except RuntimeError:
+            raise ValueError(
+                f"unknown device {device!r}: use 'cpu', 'cuda', 'cuda:1', 'mps', or None "
+                "for the best there is."
+            ) from None
+        has_mps = getattr(torch.backends, "mps", None) is not None
+        available = {
+            "cuda": torch.cuda.is_available,
+            "mps": lambda: has_mps and torch.backends.mps.is_available(),
+        }.get(device.type, lambda: True)()
+        if available and device.type == "cuda" and device.index is not None:
+            available = device.index < torch.cuda.device_count()
+        if not available:
+            raise ValueError(
+                f"device {str(device)!r} is not available on this machine (torch finds no "
+                f"{device.type} device): use 'cpu', or None for the best there is."
+            )
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

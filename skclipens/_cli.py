@@ -298,7 +298,12 @@ def run_evaluate(args):
     skipped, corrupt = report_left_out(pool, test)
     check_shots(pool, shots)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"--out {str(out)!r}: cannot create that folder ({exc.strerror})."
+        ) from None
 
     tty = sys.stderr.isatty()
     clip = make_features(args, specs, templates, pool.classnames, verbose=tty)

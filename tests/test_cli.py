@@ -354,6 +354,7 @@ def test_openai_weights_offline_fail_in_one_line(tmp_path):
         (["--templates", "nope"], "neither one of auto, openai, simple, zoo nor a file"),
         (["--batch-size", "0"], "--batch-size must be at least 1"),
         (["--test", "x"], "go with a --data folder"),
+        (["--device", "cuda:99"], "device 'cuda:99' is not available on this machine"),
     ],
 )
 def test_bad_options(args, message, tmp_path, capsys):
@@ -384,6 +385,12 @@ def test_test_folder_with_unknown_class(digit_folder, tmp_path, capsys):
         capsys, "evaluate", "--data", digit_folder, "--test", test_folder, "--out", tmp_path
     )
     assert "classes the training data lacks: two" in line
+
+
+def test_out_that_cannot_be_a_folder(digit_folder, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    line = fails(capsys, *evaluate_args(digit_folder, tmp_path / "file" / "x"))
+    assert "cannot create that folder" in line
 
 
 def test_extract_needs_a_store(digit_folder, capsys):

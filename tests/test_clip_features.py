@@ -119,6 +119,15 @@ def test_models_load_once_per_process(specs, image_files):
     assert str(device) in {"cpu", "cuda", "mps"}
 
 
+@pytest.mark.parametrize(
+    "device, message",
+    [("nonsense", "unknown device 'nonsense'"), ("cuda:99", "'cuda:99' is not available")],
+)
+def test_bad_device_is_a_clear_error(specs, device, message):
+    with pytest.raises(ValueError, match=message):
+        CLIPFeatures(specs, device=device).fit(y=["a", "b"])
+
+
 def test_pickles_carry_no_weights(specs, image_files):
     paths, labels = image_files
     feats = CLIPFeatures(specs, templates="simple").fit(paths, labels)
