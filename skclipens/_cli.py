@@ -210,12 +210,15 @@ def load_data(args, classnames):
         if args.test or args.classnames:
             raise UsageError("--test and --classnames go with a --data folder, not digits.")
         return split_set(load_digits_set(), args.split)
-    data = scan_image_folder(args.data, classnames, what="data")
+    verbose = sys.stderr.isatty()
+    data = scan_image_folder(args.data, classnames, what="data", verbose=verbose)
     if args.test is None:
         pool, test = split_set(data, args.split)
         pool.skipped, pool.corrupt = data.skipped, data.corrupt
         return pool, test
-    test = scan_image_folder(args.test, classnames, classes=data.folders, what="test")
+    test = scan_image_folder(
+        args.test, classnames, classes=data.folders, what="test", verbose=verbose
+    )
     return data, test
 
 
@@ -492,7 +495,7 @@ def run_extract(args):
     specs = parse_backbones(args.backbones)
     _, templates = parse_templates(args.templates, specs)
     classnames = read_classnames(args.classnames) if args.classnames else None
-    data = scan_image_folder(args.folder, classnames, what="data")
+    data = scan_image_folder(args.folder, classnames, what="data", verbose=sys.stderr.isatty())
     report_left_out(data)
     clip = make_features(args, specs, templates, data.classnames, verbose=sys.stderr.isatty())
     clip.transform(data.images)

@@ -118,7 +118,9 @@ def _check_folder(folder, what):
     return folder
 
 
-def scan_image_folder(folder, classnames=None, classes=None, what="data", workers=8):
+def scan_image_folder(
+    folder, classnames=None, classes=None, what="data", workers=8, verbose=False
+):
     """The images of an ImageFolder-layout ``folder``, every one decoded once to find corrupt ones.
 
     Parameters
@@ -134,6 +136,8 @@ def scan_image_folder(folder, classnames=None, classes=None, what="data", worker
         What the folder is, for messages ("data", "test").
     workers : int
         Threads decoding images.
+    verbose : bool
+        A progress bar while decoding.
 
     Raises
     ------
@@ -186,7 +190,12 @@ def scan_image_folder(folder, classnames=None, classes=None, what="data", worker
                     skipped.append(path)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        problems = list(pool.map(_decode_problem, paths))
+        decoded = pool.map(_decode_problem, paths)
+        if verbose:
+            from tqdm.auto import tqdm
+
+            decoded = tqdm(decoded, total=len(paths), desc=f"checking {what}", unit="img")
+        problems = list(decoded)
     corrupt = [(p, why) for p, why in zip(paths, problems) if why is not None]
     keep = [i for i, why in enumerate(problems) if why is None]
     image_set = ImageSet(
