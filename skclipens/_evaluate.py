@@ -25,7 +25,16 @@ from ._features import BackboneFeatures
 from ._images import load_image
 from ._perturb import perturb_image
 
-__all__ = ["METHODS", "compare", "draw_shots", "encode"]
+__all__ = [
+    "CONTROLLER",
+    "METHODS",
+    "compare",
+    "concatenate",
+    "controller_temperatures",
+    "draw_shots",
+    "encode",
+    "mean_over_conditions",
+]
 
 CONTROLLER = "controller (NLC)"
 
