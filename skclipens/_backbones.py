@@ -45,16 +45,48 @@ class Backbone:
 
     def weights_identity(self):
         """A string that changes whenever the weights do (for cache keys), or None
-        for random weights, which no two processes share."""
+        for random weights, which no two processes share, and for hub weights
+        that are not in the local Hugging Face cache."""
         if self.random_weights:
             return None
         if self.model_name.startswith("local-dir:"):
             folder = Path(self.model_name[len("local-dir:") :])
             files = sorted(p for p in folder.iterdir() if p.is_file())
             return "local-dir:" + ";".join(_file_identity(p) for p in files)
+        if self.model_name.startswith("hf-hub:"):
+            return _hf_hub_identity(self.model_name[len("hf-hub:") :])
         if self.pretrained is not None and os.path.isfile(self.pretrained):
             return "file:" + _file_identity(Path(self.pretrained))
         return f"{self.model_name}:{self.pretrained}"
+
+
+# What open_clip reads from a hub repository: its config, and its weights in either format.
+_HF_HUB_FILES = (
+    "open_clip_config.json",
+    "open_clip_model.safetensors",
+    "open_clip_pytorch_model.bin",
+)
+
+
+def _hf_hub_identity(repo_id):
+    """The identity of the snapshot of ``repo_id`` in the local Hugging Face cache, or None.
+
+    A hub repository can change under the same name, so its id alone would
+    let stored vectors outlive the weights they came from. The cached files
+    resolve to blobs named by their content hash; those name the weights.
+    Called after open_clip has loaded the model, so the files it used are
+    cached. None (nothing stored) if they cannot be found.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    found = []
+    for filename in _HF_HUB_FILES:
+        path = try_to_load_from_cache(repo_id, filename)
+        if isinstance(path, str):
+            found.append(_file_identity(Path(path)))
+    if len(found) < 2:  # the config and one weights file
+        return None
+    return f"hf-hub:{repo_id}:" + ";".join(found)
 
 
 def _file_identity(path):

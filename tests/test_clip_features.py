@@ -1,5 +1,7 @@
 import pickle
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import open_clip
@@ -335,3 +337,47 @@ def test_hub_weights_offline_fail_fast(image_files):
     with pytest.raises(ValueError, match=r"'hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K'"):
         CLIPFeatures(["hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K"]).fit().transform(paths)
     assert time.perf_counter() - start < 5
+
+
+def _hub_snapshot(cache, repo, commit, folder):
+    """Put ``folder``'s files in the Hugging Face cache as ``repo`` at ``commit`` (its main)."""
+    base = cache / f"models--{repo.replace('/', '--')}"
+    snapshot = base / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for file in Path(folder).iterdir():
+        shutil.copy(file, snapshot / file.name)
+    (base / "refs").mkdir(exist_ok=True)
+    (base / "refs" / "main").write_text(commit)
+
+
+def test_hub_weights_from_the_local_cache_and_a_new_revision(
+    tiny_checkpoints, image_files, tmp_path, monkeypatch
+):
+    """hf-hub: loads offline from the Hugging Face cache, and the store keys the snapshot,
+    so a repository updated under the same name is encoded anew, not read stale."""
+    import huggingface_hub
+
+    paths, _ = image_files
+    _, first = next(iter(tiny_checkpoints.values()))
+    second = tmp_path / "retrained"  # the same architecture and preprocessing, new weights
+    shutil.copytree(first, second)
+    weights = torch.load(second / "open_clip_pytorch_model.bin")
+    weights = {k: v * 1.5 if v.is_floating_point() else v for k, v in weights.items()}
+    torch.save(weights, second / "open_clip_pytorch_model.bin")
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    _hub_snapshot(cache, "skc/tiny", "a" * 40, first)
+    counter = CountingEncoder(monkeypatch)
+    hub = CLIPFeatures([("hub", "hf-hub:skc/tiny")], cache=tmp_path / "store")
+    before = hub.fit().transform(paths[:3])
+    local = CLIPFeatures([("hub", f"local-dir:{first}")]).fit().transform(paths[:3])
+    np.testing.assert_allclose(np.asarray(before), np.asarray(local), atol=1e-6)
+    hub.transform(paths[:3])
+    assert counter.count == 3 + 3  # the local-dir run, then the hub run; the rerun is stored
+
+    _hub_snapshot(cache, "skc/tiny", "b" * 40, second)  # the repository moves on
+    _backbones.clear_cache()  # as a new process would
+    after = hub.transform(paths[:3])
+    assert counter.count == 6 + 3  # the new snapshot is encoded, not read from the store
+    expected = CLIPFeatures([("hub", f"local-dir:{second}")]).fit().transform(paths[:3])
+    np.testing.assert_allclose(np.asarray(after), np.asarray(expected), atol=1e-6)
