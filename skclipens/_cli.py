@@ -518,6 +518,7 @@ def main(argv=None):
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*unique classes.*")
+            warnings.showwarning = _show_warning
             return args.run(args)
     except KeyboardInterrupt:
         print("skclipens: interrupted", file=sys.stderr)
@@ -526,6 +527,11 @@ def main(argv=None):
         message = " ".join(str(exc).split())
         print(f"skclipens: error: {message}", file=sys.stderr)
         return 1
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as one line, without the source line a traceback would show."""
+    print(f"skclipens: warning: {message}", file=sys.stderr if file is None else file)
 
 
 def console_main():

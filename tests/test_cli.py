@@ -258,6 +258,14 @@ def test_classnames_json(digit_folder, tmp_path):
     assert result["dataset"]["classes"] == ["one", "seven", "nought"]
 
 
+def test_warnings_are_one_line(digit_folder, tmp_path, capsys):
+    args = ["--data", digit_folder, "--backbones", "skclipens-zoo/rn,skc-tiny-vit"]
+    results_of(tmp_path, *args)
+    err = capsys.readouterr().err
+    assert "skclipens: warning: backbone 'skc-tiny-vit' names no weights" in err
+    assert "_clip_features.py" not in err  # no source location
+
+
 def test_missing_matplotlib_skips_plots(digit_folder, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("skclipens._plots.plots_available", lambda: False)
     args = evaluate_args(digit_folder, tmp_path)
