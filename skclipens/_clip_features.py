@@ -56,8 +56,9 @@ class CLIPFeatures(TransformerMixin, BaseEstimator):
     cache : str or path-like, default=None
         A folder for the feature store: embeddings (and text heads) computed
         once are read back instead of recomputed, keyed by backbone, weights,
-        preprocessing, precision and image (see ``FeatureStore``).
-        Backbones with random weights are not stored.
+        preprocessing, precision and image (see ``FeatureStore``). A
+        transform the store can answer in full loads no model. Backbones with
+        random weights are not stored.
     verbose : bool, default=False
         A progress bar while encoding images.
 
@@ -189,39 +190,63 @@ class CLIPFeatures(TransformerMixin, BaseEstimator):
     def _load(self, backbone):
         return load_backbone(backbone, resolve_device(self.device), self.precision)
 
-    def _model_key(self, backbone, loaded):
+    def _stored_model(self, backbone, store):
+        """``(model key, logit scale)`` of ``backbone`` in ``store``, loading it only when the
+        store has no record of it; ``(None, None)`` when its vectors are not stored.
+
+        The model key names the weights, the preprocessing and the precision.
+        The preprocessing and the logit scale come from the loaded model; the
+        store keeps them in a record (keyed by the weights, the precision and
+        open_clip's version), so that a transform the store can answer loads
+        no model at all.
+        """
+        import open_clip
+
         weights = backbone.weights_identity()
-        if weights is None:
-            return None
-        return f"{weights}|{preprocess_identity(loaded.preprocess)}|{self.precision}"
+        if weights is None and not backbone.random_weights:  # hub files not cached yet
+            self._load(backbone)
+            weights = backbone.weights_identity()
+        if weights is None or store is None:
+            return None, None
+        record_key = f"model:{weights}|{self.precision}|open_clip {open_clip.__version__}"
+        record = store.get_record(record_key)
+        if record is None:
+            loaded = self._load(backbone)
+            record = {
+                "preprocess": preprocess_identity(loaded.preprocess),
+                "logit_scale": loaded.logit_scale,
+            }
+            store.put_record(record_key, record)
+        return f"{weights}|{record['preprocess']}|{self.precision}", record["logit_scale"]
 
     def _head(self, backbone, prompts, store):
-        loaded = self._load(backbone)
-        key = self._model_key(backbone, loaded)
-        if store is not None and key is not None:
-            digest = hashlib.sha256(json.dumps(prompts).encode()).hexdigest()
-            head_key = f"{key}|text:{digest}"
-            head = store.get_head(head_key)
-            if head is None:
-                head = text_head(loaded, prompts)
-                store.put_head(head_key, head)
-            return head, loaded.logit_scale
-        return text_head(loaded, prompts), loaded.logit_scale
+        key, logit_scale = self._stored_model(backbone, store)
+        if key is None:
+            loaded = self._load(backbone)
+            return text_head(loaded, prompts), loaded.logit_scale
+        digest = hashlib.sha256(json.dumps(prompts).encode()).hexdigest()
+        head_key = f"{key}|text:{digest}"
+        head = store.get_head(head_key)
+        if head is None:
+            head = text_head(self._load(backbone), prompts)
+            store.put_head(head_key, head)
+        return head, logit_scale
 
     def _embed(self, images):
         """Each backbone's embeddings of ``images``: from the store where it has
-        them, encoded in batches (and stored, one transaction a batch) where not."""
+        them, encoded in batches (and stored, one transaction a batch) where not.
+        A backbone is loaded only if some of its vectors must be encoded."""
         n = len(images)
         store = self._store()
         keys = None if store is None else [image_identity(im, i) for i, im in enumerate(images)]
-        plans = []  # (name, loaded, model_key, rows found, vectors found)
+        plans = []  # (name, loaded or None, model_key, rows found, vectors found)
         for name, backbone in self.backbones_:
-            loaded = self._load(backbone)
-            key = None if store is None else self._model_key(backbone, loaded)
+            key = None if store is None else self._stored_model(backbone, store)[0]
             found_rows, found = np.array([], dtype=int), None
             if key is not None:
                 found, mask = store.get(key, keys)
                 found_rows = np.flatnonzero(mask)
+            loaded = self._load(backbone) if len(found_rows) < n else None
             plans.append((name, loaded, key, found_rows, found))
 
         missing = {name: np.setdiff1d(np.arange(n), rows) for name, _, _, rows, _ in plans}

@@ -5,8 +5,9 @@
 precision: one opaque ``model_key`` string built by the caller) and by the
 image identity (one opaque ``image_key`` string per image), so that a second
 run only encodes the images it has not seen and switching a model never
-returns another model's vectors. The zero-shot text heads are kept in the same
-store under their own keys.
+returns another model's vectors. The zero-shot text heads, and a small record
+per model (what ``CLIPFeatures`` needs to read the store without loading the
+model), are kept in the same store under their own keys.
 
 Why SQLite
 ----------
@@ -546,6 +547,46 @@ class FeatureStore:
         return self._run(lambda conn: conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
 
     # -- text heads ----------------------------------------------------------------------
+
+    def get_record(self, key):
+        """Look up a small JSON record (a dict) stored under ``key``, or None.
+
+        ``CLIPFeatures`` records what it needs of a model to read the store
+        without loading it: its preprocessing's identity and its logit scale.
+        A record that is not a valid JSON object is treated as missing, with a
+        warning.
+        """
+        key = "record:" + _check_key(key, "key")
+        sql = "SELECT value FROM meta WHERE key = ?"
+        row = self._run(lambda conn: conn.execute(sql, (key,)).fetchone())
+        if row is None:
+            return None
+        try:
+            record = json.loads(row[0])
+        except (TypeError, ValueError):
+            record = None
+        if not isinstance(record, dict):
+            warnings.warn(
+                f"the record {key!r} in the feature store {self.path!r} is damaged and is "
+                "treated as missing",
+                UserWarning,
+                stacklevel=2,
+            )
+            return None
+        return record
+
+    def put_record(self, key, record):
+        """Store ``record`` (a dict of JSON values) under ``key``, replacing any there."""
+        key = "record:" + _check_key(key, "key")
+        if not isinstance(record, dict):
+            raise ValueError(f"record must be a dict, got {type(record).__name__}")
+        row = (key, json.dumps(record, allow_nan=False))
+
+        def write(conn):
+            with self._write_transaction(conn):
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", row)
+
+        self._run(write)
 
     def get_head(self, head_key):
         """Look up a stored text head.

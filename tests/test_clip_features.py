@@ -381,3 +381,62 @@ def test_hub_weights_from_the_local_cache_and_a_new_revision(
     assert counter.count == 6 + 3  # the new snapshot is encoded, not read from the store
     expected = CLIPFeatures([("hub", f"local-dir:{second}")]).fit().transform(paths[:3])
     np.testing.assert_allclose(np.asarray(after), np.asarray(expected), atol=1e-6)
+
+
+class CountingLoads:
+    """Wraps _backbones._load to count the models actually loaded (past the process cache)."""
+
+    def __init__(self, monkeypatch):
+        self.count = 0
+        original = _backbones._load
+
+        def counting(*args):
+            self.count += 1
+            return original(*args)
+
+        monkeypatch.setattr(_backbones, "_load", counting)
+
+
+def test_a_transform_the_store_answers_loads_no_model(specs, image_files, tmp_path, monkeypatch):
+    paths, labels = image_files
+    first = CLIPFeatures(specs, cache=tmp_path / "store").fit(paths, labels)
+    stored = first.transform(paths[:5])
+    _backbones.clear_cache()  # as a new process would start
+    loads = CountingLoads(monkeypatch)
+    again = CLIPFeatures(specs, cache=tmp_path / "store").fit(paths, labels)
+    assert again.logit_scales_ == first.logit_scales_
+    for spec in specs:
+        np.testing.assert_array_equal(again.heads_[spec], first.heads_[spec])
+    X = again.transform(paths[:5])
+    assert loads.count == 0  # heads, logit scales and vectors all from the store
+    np.testing.assert_array_equal(np.asarray(X), np.asarray(stored))
+    np.testing.assert_array_equal(X.logits[specs[0]], stored.logits[specs[0]])
+    again.transform(paths[:6])  # one image the store lacks: now the models load
+    assert loads.count == len(specs)
+
+
+def test_model_records_follow_open_clip_and_survive_damage(
+    specs, image_files, tmp_path, monkeypatch
+):
+    from skclipens._store import FeatureStore
+
+    paths, _ = image_files
+    CLIPFeatures(specs[:1], cache=tmp_path / "store").fit().transform(paths[:2])
+    _backbones.clear_cache()
+    loads = CountingLoads(monkeypatch)
+    monkeypatch.setattr(open_clip, "__version__", "99.0")  # another open_clip: another record
+    CLIPFeatures(specs[:1], cache=tmp_path / "store").fit().transform(paths[:2])
+    assert loads.count == 1
+    store = FeatureStore(tmp_path / "store")
+    [key] = [
+        k
+        for (k,) in store._run(
+            lambda c: c.execute("SELECT key FROM meta WHERE key LIKE 'record:%99.0'").fetchall()
+        )
+    ]
+    store._run(lambda c: c.execute("UPDATE meta SET value = 'not json' WHERE key = ?", (key,)))
+    store._run(lambda c: c.commit())
+    _backbones.clear_cache()
+    with pytest.warns(UserWarning, match="is damaged and is treated as missing"):
+        X = CLIPFeatures(specs[:1], cache=tmp_path / "store").fit().transform(paths[:2])
+    assert loads.count == 2 and X.shape[0] == 2

@@ -346,6 +346,23 @@ def test_damaged_rows_are_missing_with_one_warning(tmp_path):
     np.testing.assert_array_equal(out, expected_block(0, 6))
 
 
+def test_records_round_trip_apart_from_the_schema_version(tmp_path):
+    store = FeatureStore(tmp_path)
+    assert store.get_record("schema_version") is None  # records have their own keys
+    assert store.get_record("model:x") is None
+    store.put_record("model:x", {"preprocess": "abc", "logit_scale": 100.0})
+    store.put_record("model:x", {"preprocess": "def", "logit_scale": 50.0})  # replaces
+    assert FeatureStore(tmp_path).get_record("model:x") == {
+        "preprocess": "def",
+        "logit_scale": 50.0,
+    }
+    with pytest.raises(ValueError, match="record must be a dict"):
+        store.put_record("model:y", [1, 2])
+    with pytest.raises(ValueError):
+        store.put_record("model:y", {"logit_scale": float("nan")})
+    assert store.get_record("model:y") is None
+
+
 def test_damaged_head_is_missing_with_a_warning(tmp_path):
     store = FeatureStore(tmp_path)
     store.put_head("h", np.ones((3, 4)))
