@@ -227,7 +227,9 @@ def report_left_out(*image_sets):
     corrupt = [c for s in image_sets for c in s.corrupt]
     if skipped:
         examples = ", ".join(repr(p) for p in skipped[:3])
-        print(f"skipped {len(skipped)} non-image file(s), e.g. {examples}")
+        print(
+            f"skipped {len(skipped)} file(s) not images or not in a class folder, e.g. {examples}"
+        )
     if corrupt:
         print(f"left out {len(corrupt)} corrupt image(s):")
         for path, reason in corrupt[:20]:

@@ -42,9 +42,9 @@ class ImageSet:
     """Images with integer labels into ``classnames``, and what was left out on the way.
 
     ``images`` is a list of file paths or an array of shape (n, H, W, 3).
-    ``skipped`` lists non-image files; ``corrupt`` lists ``(path, reason)`` of
-    image files that failed to decode; ``folders`` are the class folders, in
-    label order.
+    ``skipped`` lists files that are not images or lie outside the class
+    folders; ``corrupt`` lists ``(path, reason)`` of image files that failed
+    to decode; ``folders`` are the class folders, in label order.
     """
 
     name: str

@@ -283,7 +283,7 @@ def test_non_image_files_are_skipped_with_a_count(digit_folder, tmp_path, capsys
     (data / "one" / "notes.txt").write_text("not an image")
     (data / "one" / ".DS_Store").write_bytes(b"\0\1")
     assert main([str(a) for a in evaluate_args(data, tmp_path / "out")]) == 0
-    assert "skipped 3 non-image file(s)" in capsys.readouterr().out
+    assert "skipped 3 file(s) not images or not in a class folder" in capsys.readouterr().out
     result = json.loads((tmp_path / "out" / "results.json").read_text())
     assert len(result["dataset"]["skipped"]) == 3
     assert result["dataset"]["pool_images"] + result["dataset"]["test_images"] == 24
