@@ -37,6 +37,7 @@ def few_shot_scores(X, y, shots, draws):
         backbone_accuracy,
         oracle_accuracy,
     )
+    from skclipens._evaluate import draw_shots
 
     methods = {
         "controller": lambda: AdaptiveBackboneEnsemble(random_state=0),
@@ -48,10 +49,7 @@ def few_shot_scores(X, y, shots, draws):
     }
     scores = {m: [] for m in [*methods, "best (test)", "oracle"]}
     for draw in range(draws):
-        rng = np.random.default_rng(100 + draw)
-        train = np.concatenate(
-            [rng.choice(np.flatnonzero(y == c), shots, replace=False) for c in np.unique(y)]
-        )
+        train = draw_shots(y, shots, np.random.default_rng(100 + draw))
         test = np.setdiff1d(np.arange(len(y)), train)
         for name, make in methods.items():
             scores[name].append(make().fit(X[train], y[train]).score(X[test], y[test]))

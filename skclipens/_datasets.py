@@ -230,9 +230,8 @@ def load_digits_set():
     """The zoo's held-out digits (never trained on) as 32x32 RGB arrays, named for the zoo."""
     from .zoo import WEIGHTS, _train
 
-    images, labels = _train.load_digit_images()
-    held = np.asarray(json.loads((WEIGHTS / "split.json").read_text())["held_out"])
-    return ImageSet(DIGITS, images[held], labels[held], list(_train.CLASSNAMES))
+    images, labels = _train.held_out_digits(WEIGHTS)
+    return ImageSet(DIGITS, images, labels, list(_train.CLASSNAMES))
 
 
 def split_set(image_set, test_size, seed=0):

@@ -1,7 +1,5 @@
 """The shipped zoo: offline backbones with real signal (see docs/zoo.md)."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -12,14 +10,13 @@ from skclipens import (
     list_zoo,
     oracle_accuracy,
 )
+from skclipens._evaluate import draw_shots
 from skclipens.zoo import WEIGHTS, _train
 
 
 @pytest.fixture(scope="module")
 def held_out():
-    images, labels = _train.load_digit_images()
-    held = np.array(json.loads((WEIGHTS / "split.json").read_text())["held_out"])
-    return images[held], labels[held]
+    return _train.held_out_digits(WEIGHTS)
 
 
 def test_list_zoo_and_unknown_names():
@@ -54,10 +51,7 @@ def test_the_controller_beats_the_best_single_backbone_on_mixed_conditions():
     X, y = _train.mixed_conditions(features)
     gains = []
     for draw in range(3):
-        rng = np.random.default_rng(100 + draw)
-        train = np.concatenate(
-            [rng.choice(np.flatnonzero(y == c), 5, replace=False) for c in range(10)]
-        )
+        train = draw_shots(y, 5, np.random.default_rng(100 + draw))
         test = np.setdiff1d(np.arange(len(y)), train)
         nlc = AdaptiveBackboneEnsemble(random_state=0).fit(X[train], y[train])
         best = max(backbone_accuracy(X[test], y[test]).values())

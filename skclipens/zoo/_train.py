@@ -527,17 +527,21 @@ def zoo_backbones(folder):
     )
 
 
+def held_out_digits(folder):
+    """The digits a zoo in ``folder`` never trained on (its ``split.json``): images, labels."""
+    images, labels = load_digit_images()
+    held = np.asarray(json.loads((Path(folder) / "split.json").read_text())["held_out"])
+    return images[held], labels[held]
+
+
 def zoo_features(folder, condition_list=None, n_images=None):
     """Features of the held-out digits per condition, through ``CLIPFeatures``:
     ``{name: (BackboneFeatures, labels)}``."""
     from skclipens import CLIPFeatures
 
     folder = Path(folder)
-    images, labels = load_digit_images()
-    held = np.asarray(json.loads((folder / "split.json").read_text())["held_out"])
-    if n_images is not None:
-        held = held[:n_images]
-    images, labels = images[held], labels[held]
+    images, labels = held_out_digits(folder)
+    images, labels = images[:n_images], labels[:n_images]
     features = CLIPFeatures(
         [(b, f"local-dir:{folder / b}") for b in zoo_backbones(folder)],
         templates=list(TEMPLATES),
