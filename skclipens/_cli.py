@@ -282,7 +282,6 @@ def run_evaluate(args):
         CONTROLLER,
         METHODS,
         compare,
-        controller_temperatures,
         encode,
         mean_over_conditions,
     )
@@ -327,11 +326,12 @@ def run_evaluate(args):
         for name, condition in conditions:
             X_pool = encode(clip, pool.images, condition, seed=0)
             X_test = encode(clip, test.images, condition, seed=1)
-            results[name] = compare(
+            results[name], controller = compare(
                 X_pool, pool.labels, X_test, test.labels, shots, args.seeds, progress=bar
             )
             if condition is None:
-                temperatures = controller_temperatures(X_pool, pool.labels, X_test, shots[-1])
+                values = controller.temperatures(X_test).T
+                temperatures = dict(zip(controller.backbones_, values))
 
     result = {
         "settings": {k: v for k, v in vars(args).items() if k != "run"},

@@ -30,7 +30,6 @@ __all__ = [
     "METHODS",
     "compare",
     "concatenate",
-    "controller_temperatures",
     "draw_shots",
     "encode",
     "mean_over_conditions",
@@ -102,6 +101,8 @@ def compare(pool, y_pool, test, y_test, shots_list, n_seeds, progress=None):
         ``backbones`` (zero-shot accuracy each), ``best_backbone``, ``oracle``,
         ``methods`` (``{method: {shots: {"mean", "std", "scores"}}}``) and
         ``gain`` (the controller's accuracy minus the best backbone's, per shots).
+    controller : AdaptiveBackboneEnsemble
+        The controller fit at the most shots with seed 0, for its temperatures.
     """
     backbones = {b: float(a) for b, a in backbone_accuracy(test, y_test).items()}
     best = max(backbones, key=backbones.get)
@@ -112,9 +113,11 @@ def compare(pool, y_pool, test, y_test, shots_list, n_seeds, progress=None):
             for name, (_, make) in METHODS.items():
                 model = make(seed).fit(pool[rows], y_pool[rows])
                 scores[name][shots].append(float(model.score(test, y_test)))
+                if name == CONTROLLER and shots == shots_list[-1] and seed == 0:
+                    controller = model
                 if progress is not None:
                     progress.update()
-    return {
+    result = {
         "backbones": backbones,
         "best_backbone": best,
         "oracle": float(oracle_accuracy(test, y_test)),
@@ -125,6 +128,7 @@ def compare(pool, y_pool, test, y_test, shots_list, n_seeds, progress=None):
             s: _summary([a - backbones[best] for a in scores[CONTROLLER][s]]) for s in shots_list
         },
     }
+    return result, controller
 
 
 def mean_over_conditions(results):
@@ -155,10 +159,3 @@ def mean_over_conditions(results):
         },
         "gain": {s: mean(lambda r, s=s: r["gain"][s]["scores"]) for s in first["gain"]},
     }
-
-
-def controller_temperatures(pool, y_pool, test, shots, seed=0):
-    """The controller's per-backbone temperatures on ``test``, fit on one draw of ``shots``."""
-    rows = draw_shots(y_pool, shots, np.random.default_rng(seed))
-    model = AdaptiveBackboneEnsemble(random_state=seed).fit(pool[rows], y_pool[rows])
-    return dict(zip(model.backbones_, model.temperatures(test).T))
