@@ -143,7 +143,7 @@ def _parser():
 
 def parse_backbones(text):
     """The backbone specs of ``--backbones``, checked (not loaded)."""
-    from ._backbones import parse_backbone
+    from ._clip_features import CLIPFeatures
     from .zoo import list_zoo
 
     specs = []
@@ -153,11 +153,7 @@ def parse_backbones(text):
         specs += list_zoo() if item == "zoo" else OPENAI if item == "openai" else [item]
     if not specs:
         raise UsageError("--backbones is empty: name at least one, or 'zoo'.")
-    duplicates = sorted({s for s in specs if specs.count(s) > 1})
-    if duplicates:
-        raise UsageError(f"--backbones names {', '.join(duplicates)} more than once.")
-    for spec in specs:
-        parse_backbone(spec)  # an unknown model or tag fails here, before any work
+    CLIPFeatures(specs)._parse_backbones()  # unknown or repeated ones fail here, before any work
     return specs
 
 

@@ -341,6 +341,8 @@ def test_unknown_backbone(digit_folder, tmp_path, capsys):
     assert "no model 'ViT-B-33'" in line and "ViT-B-32" in line
     line = fails(capsys, "evaluate", "--backbones", "skclipens-zoo/vit-p16", "--out", tmp_path)
     assert "the zoo has no backbone" in line
+    line = fails(capsys, "evaluate", "--backbones", "zoo,skclipens-zoo/rn", "--out", tmp_path)
+    assert "names ['skclipens-zoo/rn'] more than once" in line
 
 
 def test_openai_weights_offline_fail_in_one_line(tmp_path):
