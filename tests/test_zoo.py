@@ -5,10 +5,12 @@ import pytest
 
 from skclipens import (
     AdaptiveBackboneEnsemble,
+    BestSingleBackbone,
+    CalibratedAverage,
     CLIPFeatures,
+    LogitAverage,
     backbone_accuracy,
     list_zoo,
-    oracle_accuracy,
 )
 from skclipens._evaluate import draw_shots
 from skclipens.zoo import WEIGHTS, _train
@@ -46,16 +48,29 @@ def test_each_backbone_loads_offline_and_classifies_held_out_digits(held_out):
         assert accuracy > 0.9, name
 
 
-def test_the_controller_beats_the_best_single_backbone_on_mixed_conditions():
+def test_the_controller_beats_the_best_single_backbone_condition_by_condition():
+    # The paper's protocol: each condition (clean, or one perturbation at one severity) is its own
+    # dataset; 5 labelled images per class are drawn from it and the rest is its test part.
     features = _train.zoo_features(WEIGHTS, n_images=400)
-    X, y = _train.mixed_conditions(features)
-    gains = []
+    over_best, over_static = np.zeros((3, len(features))), np.zeros((3, len(features)))
     for draw in range(3):
-        train = draw_shots(y, 5, np.random.default_rng(100 + draw))
-        test = np.setdiff1d(np.arange(len(y)), train)
-        nlc = AdaptiveBackboneEnsemble(random_state=0).fit(X[train], y[train])
-        best = max(backbone_accuracy(X[test], y[test]).values())
-        gains.append(nlc.score(X[test], y[test]) - best)
-        assert nlc.score(X[test], y[test]) <= oracle_accuracy(X[test], y[test])
-    # Measured on all 797 digits, 5 draws: +0.075 (0.910 against 0.835).
-    assert min(gains) > 0.02, gains
+        for i, (X, y) in enumerate(features.values()):
+            train = draw_shots(y, 5, np.random.default_rng(100 + draw))
+            test = np.setdiff1d(np.arange(len(y)), train)
+            nlc, best, logit, calibrated = (
+                model.fit(X[train], y[train]).score(X[test], y[test])
+                for model in (
+                    AdaptiveBackboneEnsemble(random_state=0),
+                    BestSingleBackbone(),
+                    LogitAverage(),
+                    CalibratedAverage(),
+                )
+            )
+            over_best[draw, i] = nlc - best
+            over_static[draw, i] = nlc - max(logit, calibrated)
+    # The mean over the 13 conditions, per draw. Measured on all 797 digits, 5 draws: +0.027 over
+    # the best backbone picked on the shots (0.839 against 0.812) and +0.037 over the best static
+    # ensemble (the calibrated average, 0.802); on these 400 digits +0.033 to +0.046 and +0.039
+    # to +0.044.
+    assert over_best.mean(axis=1).min() > 0.02, over_best.mean(axis=1)
+    assert over_static.mean(axis=1).min() > 0.02, over_static.mean(axis=1)
