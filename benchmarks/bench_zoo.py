@@ -1,6 +1,6 @@
 """The trained zoo's held-out accuracy, and the ensembles on top of it.
 
-Trains the zoo into a temporary folder unless one is given (about 5 minutes on 2 cores), prints
+Trains the zoo into a temporary folder unless one is given (about 4 minutes on 2 cores), prints
 each backbone's zero-shot accuracy clean and under every perturbation, then two few-shot
 comparisons. In both, the few-shot images are drawn per class and the rest is the test part; the
 best single backbone is chosen on the few shots ("best (shots)", the fair reference) and on the
