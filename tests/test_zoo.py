@@ -5,7 +5,6 @@ import pytest
 
 from skclipens import (
     AdaptiveBackboneEnsemble,
-    BestSingleBackbone,
     CalibratedAverage,
     CLIPFeatures,
     LogitAverage,
@@ -57,20 +56,20 @@ def test_the_controller_beats_the_best_single_backbone_condition_by_condition():
         for i, (X, y) in enumerate(features.values()):
             train = draw_shots(y, 5, np.random.default_rng(100 + draw))
             test = np.setdiff1d(np.arange(len(y)), train)
-            nlc, best, logit, calibrated = (
+            nlc, logit, calibrated = (
                 model.fit(X[train], y[train]).score(X[test], y[test])
                 for model in (
                     AdaptiveBackboneEnsemble(random_state=0),
-                    BestSingleBackbone(),
                     LogitAverage(),
                     CalibratedAverage(),
                 )
             )
-            over_best[draw, i] = nlc - best
+            # The best backbone in hindsight, on the test part itself: stricter than one picked
+            # on the shots.
+            over_best[draw, i] = nlc - max(backbone_accuracy(X[test], y[test]).values())
             over_static[draw, i] = nlc - max(logit, calibrated)
-    # The mean over the 13 conditions, per draw. Measured on all 797 digits, 5 draws: +0.027 over
-    # the best backbone picked on the shots (0.839 against 0.812) and +0.037 over the best static
-    # ensemble (the calibrated average, 0.802); on these 400 digits +0.033 to +0.046 and +0.039
-    # to +0.044.
-    assert over_best.mean(axis=1).min() > 0.02, over_best.mean(axis=1)
+    # The mean over the 13 conditions, per draw. Measured on all 797 digits, 5 draws: +0.023 over
+    # the best backbone (0.839 against 0.816) and +0.037 over the best static ensemble (the
+    # calibrated average, 0.802); on these 400 digits +0.028 to +0.030 and +0.039 to +0.044.
+    assert over_best.mean(axis=1).min() > 0.015, over_best.mean(axis=1)
     assert over_static.mean(axis=1).min() > 0.02, over_static.mean(axis=1)
