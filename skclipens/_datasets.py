@@ -222,7 +222,7 @@ def _decode_problem(path):
     try:
         load_image(path)
     except ImageLoadError as exc:
-        return str(exc).split(": ", 1)[-1]
+        return exc.reason
     return None
 
 

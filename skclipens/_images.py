@@ -60,7 +60,18 @@ _16BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 
 
 class ImageLoadError(ValueError):
-    """An image input could not be read or decoded (or is not a valid image array)."""
+    """An image input could not be read or decoded (or is not a valid image array).
+
+    ``where`` describes the input (``image 3 ('/tmp/x.png')``), ``reason`` what
+    is wrong with it; the message is ``"{where}: {reason}"``.
+    """
+
+    def __init__(self, where, reason):
+        super().__init__(f"{where}: {reason}")
+        self.where, self.reason = where, reason
+
+    def __reduce__(self):
+        return type(self), (self.where, self.reason)
 
 
 def _is_path(image):
@@ -98,15 +109,15 @@ def _stat_file(path, where):
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise ImageLoadError(f"{where}: file not found") from None
+        raise ImageLoadError(where, "file not found") from None
     except OSError as exc:
-        raise ImageLoadError(f"{where}: cannot access file ({exc})") from exc
+        raise ImageLoadError(where, f"cannot access file ({exc})") from exc
     if stat.S_ISDIR(st.st_mode):
-        raise ImageLoadError(f"{where}: is a directory, not an image file")
+        raise ImageLoadError(where, "is a directory, not an image file")
     if not stat.S_ISREG(st.st_mode):
-        raise ImageLoadError(f"{where}: not a regular file")
+        raise ImageLoadError(where, "not a regular file")
     if not os.access(path, os.R_OK):
-        raise ImageLoadError(f"{where}: permission denied (file not readable)")
+        raise ImageLoadError(where, "permission denied (file not readable)")
     return st
 
 
@@ -116,17 +127,17 @@ def _check_array(array, where, values=True):
     shape_ok = array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4))
     dtype_ok = kind in "bf" or (kind == "u" and size in (1, 2))
     if not (shape_ok and dtype_ok):
-        raise ImageLoadError(f"{where}: an image array must have {ACCEPTED_ARRAYS}")
+        raise ImageLoadError(where, f"an image array must have {ACCEPTED_ARRAYS}")
     if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ImageLoadError(f"{where}: the image array is empty")
+        raise ImageLoadError(where, "the image array is empty")
     if values and kind == "f":
         if not np.isfinite(array).all():
-            raise ImageLoadError(f"{where}: float image array has NaN or infinite values")
+            raise ImageLoadError(where, "float image array has NaN or infinite values")
         low, high = float(array.min()), float(array.max())
         if low < -_FLOAT_TOLERANCE or high > 1 + _FLOAT_TOLERANCE:
             raise ImageLoadError(
-                f"{where}: float image array values must be in [0, 1], "
-                f"found range [{low:g}, {high:g}]"
+                where,
+                f"float image array values must be in [0, 1], found range [{low:g}, {high:g}]",
             )
 
 
@@ -179,7 +190,7 @@ def _to_rgb(img, where):
     try:
         return img.convert("RGB")
     except ValueError as exc:
-        raise ImageLoadError(f"{where}: unsupported image mode {mode!r} ({exc})") from exc
+        raise ImageLoadError(where, f"unsupported image mode {mode!r} ({exc})") from exc
 
 
 def _orient(img):
@@ -209,7 +220,7 @@ def _decode(opener, where):
             img.load()  # decodes everything, so truncated data fails here
             oriented = _orient(img)  # a new image, independent of the file
     except Exception as exc:  # PIL plugins raise many types on corrupt data
-        raise ImageLoadError(f"{where}: {_reason(exc)}") from exc
+        raise ImageLoadError(where, _reason(exc)) from exc
     return _to_rgb(oriented, where)
 
 
@@ -248,7 +259,7 @@ def load_image(image, position=None):
             image.load()
             oriented = _orient(image)
         except Exception as exc:
-            raise ImageLoadError(f"{where}: {_reason(exc)}") from exc
+            raise ImageLoadError(where, _reason(exc)) from exc
         return _to_rgb(oriented, where)
     if isinstance(image, np.ndarray):
         return _array_to_rgb(image, where)
@@ -345,7 +356,7 @@ def check_images(images):
             _stat_file(image, where)
         elif _is_bytes(image):
             if memoryview(image).nbytes == 0:
-                raise ImageLoadError(f"{where}: empty bytes")
+                raise ImageLoadError(where, "empty bytes")
         elif isinstance(image, np.ndarray):
             _check_array(image, where)
         elif not isinstance(image, Image.Image):
@@ -395,7 +406,7 @@ def image_identity(image, position=None):
             palette = image.palette.tobytes() if image.palette is not None else b""
             orientation = _orientation(image)
         except Exception as exc:
-            raise ImageLoadError(f"{where}: {_reason(exc)}") from exc
+            raise ImageLoadError(where, _reason(exc)) from exc
         header = f"{image.mode}|{image.size}|{image.info.get('transparency')!r}|{orientation}|"
         for part in (header.encode(), palette, b"|", pixels):
             digest.update(part)

@@ -82,3 +82,13 @@ def test_split_refuses_what_cannot_be_split():
     image_set = ImageSet("x", np.zeros((4, 2, 2, 3), np.uint8), labels, ["a", "b"])
     with pytest.raises(ValueError, match="fewer images than the 2 classes"):
         split_set(image_set, 0.2)
+
+
+def test_a_corrupt_image_is_left_out_with_its_reason_even_when_its_name_has_a_colon(tmp_path):
+    _image(tmp_path / "a" / "good.png")
+    (tmp_path / "a" / "shot: 1.png").write_bytes(b"not a png")
+    found = scan_image_folder(tmp_path)
+    assert [p.rsplit("/", 1)[-1] for p in found.images] == ["good.png"]
+    [(path, reason)] = found.corrupt
+    assert path.endswith("shot: 1.png")
+    assert "shot" not in reason and "1.png" not in reason and reason  # the reason, not the name
