@@ -83,10 +83,7 @@ _INHERITED_CONNECTIONS = []
 
 def _forget_connections_after_fork():
     for store in list(_LIVE_STORES):
-        if store._conn is not None:
-            _INHERITED_CONNECTIONS.append(store._conn)
-        store._conn = None
-        store._pid = None
+        store._drop_connection()
         store._lock = threading.Lock()  # another thread may have held it in the parent
 
 
@@ -244,12 +241,17 @@ class FeatureStore:
     def close(self):
         """Close this process's connection (the store reopens it when used again)."""
         with self._lock:
-            conn, pid = self._conn, self._pid
-            self._conn = self._pid = None
-            if conn is not None and pid == os.getpid():
-                conn.close()
-            elif conn is not None:  # opened by the parent of a fork: never close it here
-                _INHERITED_CONNECTIONS.append(conn)
+            self._drop_connection()
+
+    def _drop_connection(self):
+        """Forget the connection: close it if this process opened it; one opened by the parent
+        of a fork is kept referenced and never closed here."""
+        conn, pid = self._conn, self._pid
+        self._conn = self._pid = None
+        if conn is not None and pid == os.getpid():
+            conn.close()
+        elif conn is not None:
+            _INHERITED_CONNECTIONS.append(conn)
 
     # -- connection ----------------------------------------------------------------------
 
@@ -269,9 +271,7 @@ class FeatureStore:
             while True:
                 try:
                     if self._conn is None or self._pid != os.getpid():
-                        if self._conn is not None:  # inherited through fork: never close it
-                            _INHERITED_CONNECTIONS.append(self._conn)
-                        self._conn = self._pid = None
+                        self._drop_connection()  # one inherited through fork stays open
                         self._conn = self._open()
                         self._pid = os.getpid()
                     return operation(self._conn)
