@@ -158,6 +158,7 @@ def parse_backbones(text):
 
 
 def parse_templates(text, specs):
+    from ._zero_shot import has_class_slot
     from .zoo import PREFIX
     from .zoo._train import TEMPLATES as ZOO_TEMPLATES
 
@@ -174,7 +175,7 @@ def parse_templates(text, specs):
         )
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     templates = [line for line in lines if line]
-    bad = [t for t in templates if "{}" not in t and "{c}" not in t]
+    bad = [t for t in templates if not has_class_slot(t)]
     if not templates or bad:
         raise UsageError(
             f"templates file {text!r} needs one template per line with '{{}}' where the class "
@@ -450,34 +451,21 @@ def write_csv(result, path):
                 writer.writerow([condition, "backbone", backbone, 0, f"{accuracy:.6f}", "", ""])
             for method, by_shots in r["methods"].items():
                 for s, summary in by_shots.items():
-                    writer.writerow(
-                        [
-                            condition,
-                            "ensemble",
-                            method,
-                            s,
-                            f"{summary['mean']:.6f}",
-                            f"{summary['std']:.6f}",
-                            len(summary["scores"]),
-                        ]
-                    )
+                    writer.writerow(_summary_row(condition, "ensemble", method, s, summary))
             if "best_per_condition" in r:
                 best = f"{r['best_per_condition']:.6f}"
                 writer.writerow([condition, "backbone", "best of each condition", 0, best, "", ""])
             writer.writerow([condition, "oracle", "oracle", 0, f"{r['oracle']:.6f}", "", ""])
             for s, summary in r["gain"].items():
-                writer.writerow(
-                    [
-                        condition,
-                        "gain",
-                        "controller - best backbone",
-                        s,
-                        f"{summary['mean']:.6f}",
-                        f"{summary['std']:.6f}",
-                        len(summary["scores"]),
-                    ]
-                )
+                method = "controller - best backbone"
+                writer.writerow(_summary_row(condition, "gain", method, s, summary))
     return path
+
+
+def _summary_row(condition, kind, method, shots, summary):
+    """A CSV row of a mean ± std over seeds."""
+    mean, std = f"{summary['mean']:.6f}", f"{summary['std']:.6f}"
+    return [condition, kind, method, shots, mean, std, len(summary["scores"])]
 
 
 # --------------------------------------------------------------------------- extract

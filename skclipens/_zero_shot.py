@@ -30,14 +30,17 @@ def named_templates(name):
     return sets[name]
 
 
+def has_class_slot(template):
+    """Whether ``template`` has a place for the class name: ``{c}`` or ``{}``."""
+    return "{c}" in template or "{}" in template
+
+
 def _fill(template, name):
-    if "{c}" in template:
-        return template.replace("{c}", name)
-    if "{}" in template:
-        return template.replace("{}", name)
-    raise ValueError(
-        f"template {template!r} has no place for the class name: write {{}} or {{c}} in it."
-    )
+    if not has_class_slot(template):
+        raise ValueError(
+            f"template {template!r} has no place for the class name: write {{}} or {{c}} in it."
+        )
+    return template.replace("{c}" if "{c}" in template else "{}", name)
 
 
 def prompts_per_class(templates, classes, classnames=None):
