@@ -162,7 +162,6 @@ RECIPE = {
     "epochs": 60,
     "augment": {"affine": {"p": 0.8, "degrees": 10.0, "translate": 0.08, "scale": (0.9, 1.1)}},
 }
-RECIPES = {name: RECIPE for name in ARCHITECTURES}
 SIZES = {
     "full": {"batch_size": 100, "steps": None},  # steps from the recipe's epochs
     "tiny": {"batch_size": 32, "steps": 3},
@@ -277,20 +276,14 @@ def _random_squares(n, size_low, size_high, side, gen):
 
 
 def augment(x, spec, gen):
-    """Random training augmentations of ``x`` (float, on [0, 1]) as ``spec`` asks."""
+    """``spec["affine"]``'s random rotation, shift and scale of a share ``p`` of ``x`` (float)."""
+    cfg = spec["affine"]
     n = x.shape[0]
-    out = x
-    for kind, cfg in spec.items():
-        chosen = torch.rand(n, generator=gen) < cfg["p"]
-        if kind == "affine":
-            angle = _uniform(n, -cfg["degrees"], cfg["degrees"], gen)
-            shift = _uniform(2 * n, -cfg["translate"], cfg["translate"], gen).reshape(n, 2)
-            scale = _uniform(n, *cfg["scale"], gen)
-            new = affine(out, angle, shift, scale)
-        else:
-            raise ValueError(f"unknown augmentation {kind!r}")
-        out = torch.where(chosen[:, None, None, None], new, out)
-    return out
+    chosen = torch.rand(n, generator=gen) < cfg["p"]
+    angle = _uniform(n, -cfg["degrees"], cfg["degrees"], gen)
+    shift = _uniform(2 * n, -cfg["translate"], cfg["translate"], gen).reshape(n, 2)
+    scale = _uniform(n, *cfg["scale"], gen)
+    return torch.where(chosen[:, None, None, None], affine(x, angle, shift, scale), x)
 
 
 def perturb(images, kind, severity, seed=_EVAL_SEED):
@@ -477,12 +470,11 @@ def train_zoo(out, size="full", seed=0, names=None, log=print):
     total = time.perf_counter()
     for i, name in enumerate(names or ARCHITECTURES):
         model_cfg = copy.deepcopy(ARCHITECTURES[name])
-        recipe = RECIPES[name]
         start = time.perf_counter()
         model = train_backbone(
             name,
             model_cfg,
-            recipe,
+            RECIPE,
             images[train_idx],
             labels[train_idx],
             seed=seed + 1000 * i,
@@ -494,7 +486,7 @@ def train_zoo(out, size="full", seed=0, names=None, log=print):
         seconds = time.perf_counter() - start
         record["backbones"][name] = {
             "model_cfg": model_cfg,
-            "recipe": recipe,
+            "recipe": RECIPE,
             "parameters": sum(p.numel() for p in model.parameters()),
             "seconds": round(seconds, 1),
         }
